@@ -1,0 +1,101 @@
+"""A trajectory: the chat message list of one episode, plus per-turn metadata, and its files on disk.
+
+The message list is the Hugging Face chat format that SFT data, GRPO rollouts, evaluation transcripts and the
+figures all share. On disk, images become PNG files next to ``trajectory.json`` and image parts hold their
+relative path (``{"type": "image", "image": "images/003.png"}``), which HF processors also accept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from seekerlite.env import ToolRecord
+
+
+@dataclass
+class TurnMeta:
+    """What happened in one assistant turn."""
+
+    turn: int  # 0-based assistant turn index
+    text: str  # the raw reply text
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments"}] as parsed
+    parse_errors: list[str] = field(default_factory=list)
+    tool_errors: list[str] = field(default_factory=list)  # error observations the env returned
+    frames_returned: int = 0
+    prompt_tokens: int | None = None  # when the policy reports them
+    completion_tokens: int | None = None
+
+
+@dataclass
+class Trajectory:
+    """One episode: messages (HF chat format) + metadata."""
+
+    sample_id: str
+    messages: list[dict[str, Any]]
+    turns: list[TurnMeta]
+    tool_log: list[ToolRecord]
+    answer: str | None  # the final <answer> text, None if the episode ended without one
+    correct: bool | None  # None when not scorable here (OE without a judge)
+    finish_reason: str  # "answer" | "no_action" | "max_turns"
+    policy: str = ""
+
+    @property
+    def n_tool_calls(self) -> int:
+        return len(self.tool_log)
+
+    @property
+    def n_frames(self) -> int:
+        return sum(len(r.timestamps) for r in self.tool_log if r.name == "crop_video")
+
+    def images(self) -> list[Image.Image]:
+        """Every image in the conversation, in order."""
+        return [p["image"] for m in self.messages if isinstance(m.get("content"), list)
+                for p in m["content"] if isinstance(p, dict) and p.get("type") == "image"]
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Write ``trajectory.json`` and ``images/NNN.png`` under out_dir; returns the JSON path."""
+        out = Path(out_dir)
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        counter = iter(range(10**6))
+
+        def dump_part(p: Any) -> Any:
+            if isinstance(p, dict) and p.get("type") == "image" and not isinstance(p.get("image"), str):
+                rel = f"images/{next(counter):03d}.png"
+                img = p["image"]
+                (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out / rel)
+                return {**p, "image": rel}
+            return p
+
+        msgs = [{**m, "content": [dump_part(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
+                for m in self.messages]
+        data = {**{k: v for k, v in asdict(self).items() if k != "messages"}, "messages": msgs}
+        path = out / "trajectory.json"
+        path.write_text(json.dumps(data, indent=1, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, load_images: bool = True) -> Trajectory:
+        """Read a saved trajectory; image parts become PIL images again unless load_images=False."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "trajectory.json"
+        d = json.loads(path.read_text())
+        base = path.parent
+
+        def load_part(p: Any) -> Any:
+            if load_images and isinstance(p, dict) and p.get("type") == "image" and isinstance(p.get("image"), str):
+                return {**p, "image": Image.open(base / p["image"]).convert("RGB")}
+            return p
+
+        msgs = [{**m, "content": [load_part(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
+                for m in d.pop("messages")]
+        turns = [TurnMeta(**t) for t in d.pop("turns")]
+        log = [ToolRecord(**r) for r in d.pop("tool_log")]
+        return cls(messages=msgs, turns=turns, tool_log=log, **d)

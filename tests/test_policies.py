@@ -1,0 +1,117 @@
+"""The episode loop with the oracle, random and tiny-model policies; trajectories on disk; the CLI."""
+
+import json
+
+import pytest
+
+from seekerlite.policies import (
+    EpisodeConfig, OraclePolicy, PolicyReply, RandomPolicy, answer_is_correct, run_episode, run_episodes,
+)
+from seekerlite.protocol import render_tool_call
+from seekerlite.trajectory import Trajectory
+
+
+def _well_formed(traj):
+    roles = [m["role"] for m in traj.messages]
+    assert roles[:2] == ["system", "user"]
+    for i, m in enumerate(traj.messages[2:], 2):
+        if m["role"] == "tool":
+            # a tool message follows an assistant message with tool calls (or another tool message)
+            prev = next(p for p in reversed(traj.messages[:i]) if p["role"] != "tool")
+            assert prev["role"] == "assistant" and prev.get("tool_calls")
+            assert isinstance(m["content"], list) and m["content"]
+    assert traj.messages[-1]["role"] in ("assistant", "tool")
+    assert traj.finish_reason in ("answer", "no_action", "max_turns")
+    assert len(traj.turns) == roles.count("assistant")
+
+
+def test_oracle_solves_every_toy_sample(toy_dataset):
+    samples, base = toy_dataset
+    trajs = run_episodes(OraclePolicy(seed=0), samples, base_dir=base, progress=False)
+    assert len(trajs) == len(samples) >= 6
+    for t in trajs:
+        _well_formed(t)
+        assert t.correct and t.finish_reason == "answer" and 1 <= t.n_tool_calls <= 2
+        assert not any(turn.tool_errors for turn in t.turns)
+    assert any(t.tool_log[-1].region_px for t in trajs)  # attribute questions zoom in
+    assert any(t.tool_log[0].name == "view_visual_prompt" for t in trajs)
+
+
+def test_oracle_on_real_samples(real_samples):
+    samples, base = real_samples
+    for s in samples:
+        t = run_episode(OraclePolicy(), s, base_dir=base)
+        _well_formed(t)
+        assert t.correct and t.n_frames >= 1
+        crop = [r for r in t.tool_log if r.name == "crop_video"][0]
+        assert s.span is None or all(s.span[0] - 1.0 <= ts <= s.span[1] + 1.0 for ts in crop.timestamps)
+
+
+def test_random_policy_well_formed_and_seeded(toy_dataset):
+    samples, base = toy_dataset
+    a = run_episodes(RandomPolicy(seed=3), samples, base_dir=base, progress=False)
+    b = run_episodes(RandomPolicy(seed=3), samples, base_dir=base, progress=False)
+    for t in a:
+        _well_formed(t)
+    assert [t.answer for t in a] == [t.answer for t in b]
+    assert any(turn.tool_errors for t in a for turn in t.turns)  # it makes bad calls and gets error observations
+
+
+class Scripted:
+    """A policy that replays fixed replies (to exercise the loop's edge cases)."""
+
+    name = "scripted"
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+
+    def act(self, messages, env):
+        return PolicyReply(self.replies.pop(0))
+
+
+def test_loop_edge_cases(toy_dataset):
+    samples, base = toy_dataset
+    s = samples[0]
+    t = run_episode(Scripted(["<think>hmm</think> no tags"]), s, base_dir=base)
+    assert t.finish_reason == "no_action" and t.answer is None and t.correct is False
+    t = run_episode(Scripted([render_tool_call("zoom", {}), render_tool_call("crop_video", {"start": 1}),
+                              "<answer>A</answer>"]), s, base_dir=base)
+    tool_texts = [m["content"][0]["text"] for m in t.messages if m["role"] == "tool"]
+    assert "unknown tool 'zoom'" in tool_texts[0] and "bad arguments for crop_video" in tool_texts[1]
+    assert t.finish_reason == "answer"
+    loop = [render_tool_call("view_visual_prompt", {})] * 10
+    t = run_episode(Scripted(loop), s, EpisodeConfig(max_turns=3), base_dir=base)
+    assert t.finish_reason == "max_turns" and len(t.turns) == 3
+
+
+def test_trajectory_save_load(tmp_path, toy_dataset):
+    samples, base = toy_dataset
+    t = run_episode(OraclePolicy(), samples[0], base_dir=base)
+    path = t.save(tmp_path / "ep")
+    data = json.loads(path.read_text())
+    paths = [p["image"] for m in data["messages"] if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image"]
+    assert paths and all((tmp_path / "ep" / p).is_file() for p in paths)
+    back = Trajectory.load(path)
+    assert back.answer == t.answer and back.n_frames == t.n_frames and len(back.images()) == len(t.images())
+    assert back.images()[0].size == t.images()[0].size
+
+
+def test_answer_scoring(toy_dataset):
+    samples, _ = toy_dataset
+    mc = next(s for s in samples if s.is_mc)
+    oe = next(s for s in samples if not s.is_mc)
+    assert answer_is_correct(mc, mc.answer) and answer_is_correct(mc, f"({mc.answer.lower()})")
+    assert not answer_is_correct(mc, None)
+    assert answer_is_correct(oe, "The " + oe.answer.upper() + ".")
+
+
+def test_cli_episode(tmp_path, real_samples):
+    from seekerlite.cli import main
+
+    samples, base = real_samples
+    out = tmp_path / "ep"
+    assert main(["episode", "--sample", str(base / "vtest_samples.jsonl"), "--index", "0", "--policy", "oracle",
+                 "--out", str(out)]) == 0
+    assert (out / "trajectory.json").is_file() and (out / "trajectory.png").stat().st_size > 10_000
+    assert main(["episode", "--sample", str(base / "vtest_samples.jsonl"), "--index", "99", "--out", str(out)]) == 2
+    assert main(["episode", "--sample", str(tmp_path / "nope.jsonl"), "--out", str(out)]) == 2
