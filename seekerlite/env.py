@@ -283,3 +283,10 @@ def tool_methods(env: Any) -> list[Any]:
 
     return [getattr(env, n) for n, _ in inspect.getmembers(type(env), predicate=inspect.isfunction)
             if n not in ("reset", "get_reward") and not n.startswith("_")]
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """The JSON schemas of the tools (what the chat template shows the model), identical for every episode."""
+    from transformers.utils import get_json_schema
+
+    return [get_json_schema(t) for t in tool_methods(VideoSeekerEnv())]

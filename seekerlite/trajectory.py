@@ -99,3 +99,62 @@ class Trajectory:
         turns = [TurnMeta(**t) for t in d.pop("turns")]
         log = [ToolRecord(**r) for r in d.pop("tool_log")]
         return cls(messages=msgs, turns=turns, tool_log=log, **d)
+
+
+# ---------------------------------------------------------------------------------------------- chat datasets
+
+def save_chat_dataset(trajectories: list[Trajectory], out_dir: str | os.PathLike, name: str = "sft.jsonl",
+                      append: bool = False) -> Path:
+    """Write trajectories as one chat dataset: ``out_dir/name`` (one JSON line per episode: ``id``,
+    ``sample_id``, ``messages``) with every image saved under ``out_dir/images/`` and referenced by relative path.
+
+    This is the format the SFT trainer reads (``load_chat_dataset``) and the pipeline writes.
+    """
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    path = out / name
+    mode = "a" if append else "w"
+    with path.open(mode, encoding="utf-8") as fh:
+        for t in trajectories:
+            k = 0
+
+            def dump(p: Any) -> Any:
+                nonlocal k
+                if isinstance(p, dict) and p.get("type") == "image" and not isinstance(p.get("image"), str):
+                    rel = f"images/{t.sample_id}_{k:03d}.png"
+                    k += 1
+                    img = p["image"]
+                    (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out / rel)
+                    return {**p, "image": rel}
+                return p
+
+            msgs = [{**m, "content": [dump(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
+                    for m in t.messages]
+            rec = {"id": f"{t.sample_id}:{t.policy}", "sample_id": t.sample_id, "messages": msgs,
+                   "n_tool_calls": t.n_tool_calls, "n_frames": t.n_frames}
+            fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+    return path
+
+
+def load_chat_dataset(path: str | os.PathLike, load_images: bool = True) -> list[dict[str, Any]]:
+    """Read a chat dataset written by `save_chat_dataset`; image parts become PIL images unless load_images=False."""
+    path = Path(path)
+    base = path.parent
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                msgs = rec["messages"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: not a chat record ({e})") from None
+            if load_images:
+                for m in msgs:
+                    if isinstance(m.get("content"), list):
+                        m["content"] = [{**p, "image": Image.open(base / p["image"]).convert("RGB")}
+                                        if p.get("type") == "image" and isinstance(p.get("image"), str) else p
+                                        for p in m["content"]]
+            out.append(rec)
+    return out
