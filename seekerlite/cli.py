@@ -51,7 +51,7 @@ def cmd_prompts(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     fig = show_prompt_gallery(frame, a.box, seed=a.seed)
-    fig.savefig(out / "prompts.png", dpi=110)
+    fig.savefig(out / "prompts.png", dpi=110, bbox_inches="tight")
     print(f"wrote {out / 'prompts.png'}")
     return 0
 
@@ -86,7 +86,7 @@ def cmd_episode(a: argparse.Namespace) -> int:
     out = Path(a.out)
     path = traj.save(out)
     fig = draw_trajectory(traj, video_path=resolve_path(sample.video_path, base))
-    fig.savefig(out / "trajectory.png", dpi=90)
+    fig.savefig(out / "trajectory.png", dpi=90, bbox_inches="tight")
     print(f"answer={traj.answer!r} correct={traj.correct} tool_calls={traj.n_tool_calls} frames={traj.n_frames}")
     print(f"wrote {path} and {out / 'trajectory.png'}")
     return 0

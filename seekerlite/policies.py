@@ -181,8 +181,9 @@ class OraclePolicy:
     name = "oracle"
     ZOOM_TASKS = ("attribute",)  # tasks whose answer is in the instance's own pixels
 
-    def __init__(self, seed: int = 0, p_view_prompt: float = 0.3) -> None:
+    def __init__(self, seed: int = 0, p_view_prompt: float = 0.3, zoom_window: float = 3.0) -> None:
         self.seed, self.p_view_prompt = seed, p_view_prompt
+        self.zoom_window = zoom_window  # seconds looked at when zooming on the instance
 
     def act(self, messages: list[dict[str, Any]], env: VideoSeekerEnv) -> PolicyReply:
         s, info = env.sample, env.video_info
@@ -196,17 +197,21 @@ class OraclePolicy:
             t0, t1 = s.span if s.span else (0.0, info.duration)
             t1 = min(max(t1, t0 + 1.0), info.duration)
             t0 = max(0.0, min(t0, t1 - 1.0))
-            args: dict[str, Any] = {"start_time": round(t0, 1), "end_time": round(t1, 1)}
             box = None
             if s.masklet is not None and s.task in self.ZOOM_TASKS:
-                vis = [f for f in s.masklet.visible_frames() if t0 * info.fps <= f <= t1 * info.fps] or s.masklet.visible_frames()
-                box = s.masklet.box_at(vis[len(vis) // 2]) if vis else None
+                # zoom: a short window at the middle of the span, region = union of the instance's boxes there
+                mid = (t0 + t1) / 2
+                t0, t1 = max(t0, mid - self.zoom_window / 2), min(t1, mid + self.zoom_window / 2)
+                boxes = [s.masklet.box_at(f) for f in s.masklet.visible_frames() if t0 * info.fps <= f < t1 * info.fps]
+                if boxes:
+                    box = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+            args: dict[str, Any] = {"start_time": round(t0, 1), "end_time": round(t1, 1)}
             if box is not None:
-                args["region"] = _to_1000(box, info.width, info.height)
+                args["region"] = _to_1000(box, info.width, info.height, grow=0.25)
             where = " and zoom on the marked instance" if box is not None else ""
             return PolicyReply(f"<think>The question is about {s.task}. I will look at {args['start_time']:.1f}-"
                                f"{args['end_time']:.1f} seconds{where}.</think>\n" + render_tool_call("crop_video", args))
-        return PolicyReply(f"<think>From the frames I saw, the answer is {s.answer_text}.</think>"
+        return PolicyReply(f"<think>From the frames I saw: {s.answer_text}.</think>"
                            f"<answer>{s.answer}</answer>")
 
 

@@ -32,3 +32,29 @@ def toy_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy")
     path = generate_dataset(out, n_clips=3, seed=0, config=ToyWorldConfig(seed=0))
     return load_jsonl(path), path.parent
+
+
+def execute_notebook(name: str, timeout: int = 600) -> "object":
+    """Execute notebooks/<name> headless (a fresh kernel, cwd = notebooks/) and return the executed notebook.
+
+    The committed notebook is left untouched (outputs stay out of git). A failing cell raises
+    nbclient's CellExecutionError with the cell's source and traceback.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = ROOT / "notebooks" / name
+    nb = nbformat.read(path, as_version=4)
+    saved = os.environ.pop("MPLBACKEND", None)  # the kernel must use its inline backend to show figures
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+    return nb
+
+
+def notebook_images(nb) -> int:
+    """How many PNG outputs a executed notebook produced (figures that were actually drawn)."""
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
