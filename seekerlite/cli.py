@@ -5,6 +5,7 @@
     seekerlite probe VIDEO                # fps, frames, duration, size
     seekerlite prompts --video V --frame N --box x0,y0,x1,y1 --out DIR   # every visual-prompt type
     seekerlite episode --sample FILE.jsonl --index N --policy oracle|random|tiny|MODEL_DIR --out DIR
+    seekerlite eval --model oracle|random|no-tool:tiny|tiny|MODEL_DIR --data FILE.jsonl|V2P.jsonl|toy:N --out DIR
     seekerlite build-tiny-model           # build the embedded tiny Qwen3-VL into the cache
 """
 
@@ -140,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_episode)
+
+    from seekerlite.evaluate import add_eval_arguments, run_eval_cli
+
+    s = sub.add_parser("eval", help="evaluate a policy or model on samples (seekerlite JSONL, V2P-Bench, toy)")
+    add_eval_arguments(s)
+    s.set_defaults(fn=run_eval_cli)
 
     s = sub.add_parser("build-tiny-model", help="build the embedded tiny Qwen3-VL into the cache")
     s.add_argument("rest", nargs=argparse.REMAINDER)

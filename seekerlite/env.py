@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from seekerlite.protocol import build_first_turn, timestamp_text
-from seekerlite.schema import Sample, VideoInfo, from_dict, resolve_path
+from seekerlite.schema import OTHER_PROMPT, Sample, VideoInfo, from_dict, resolve_path
 
 Content = list[dict[str, Any]]  # chat content parts: {"type": "text", "text"} | {"type": "image", "image": PIL}
 
@@ -132,9 +132,10 @@ class VideoSeekerEnv:
         vp = self._sample.visual_prompt
         t = vp.timestamp if vp else 0.0
         kind = vp.prompt_type if vp else "rectangle"
-        self._log.append(ToolRecord("view_visual_prompt", {}, True, timestamps=[t]))
-        return [{"type": "text", "text": f"The target is marked with a {kind.replace('_', ' ')} at {timestamp_text(t)}."},
-                {"type": "image", "image": self.prompt_image}]
+        self._log.append(ToolRecord("view_visual_prompt", {}, True, timestamps=[t] if t is not None else []))
+        mark = "The target is marked" if kind == OTHER_PROMPT else f"The target is marked with a {kind.replace('_', ' ')}"
+        when = f" at {timestamp_text(t)}" if t is not None else ""
+        return [{"type": "text", "text": f"{mark}{when}."}, {"type": "image", "image": self.prompt_image}]
 
     def crop_video(self, start_time: float, end_time: float, region: list[int] | None = None) -> Content:
         """Look closely at part of the video: frames sampled from a time window, optionally cut to a region.
@@ -251,14 +252,14 @@ def _load_or_render_prompt(sample: Sample, reader: Any, base_dir: Any) -> Image.
             return Image.open(path).convert("RGB")
     from seekerlite.prompts import render_visual_prompt
 
-    index = vp.frame_index if vp else 0
+    index = vp.frame_index if vp and vp.frame_index is not None else 0
     frame = reader.get_frame(index).image
     box = vp.box if vp and vp.box else (sample.masklet.box_at(index) if sample.masklet else None)
     mask = sample.masklet.mask_at(index) if sample.masklet else None
     kind = vp.prompt_type if vp else "rectangle"
     if box is None and mask is None:
         return Image.fromarray(frame)  # nothing to mark: the plain frame (the question must say which instance)
-    if kind in ("mask_contour", "mask_overlay") and mask is None:
+    if kind == OTHER_PROMPT or (kind in ("mask_contour", "mask_overlay") and mask is None):
         kind = "rectangle"
     return Image.fromarray(render_visual_prompt(frame, kind, box=box, mask=mask))
 

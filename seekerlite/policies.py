@@ -239,6 +239,16 @@ class RandomPolicy:
         return PolicyReply("<think>Let me look.</think>\n" + render_tool_call("crop_video", args))
 
 
+def processor_call_kwargs(processor: Any, **kwargs: Any) -> dict[str, Any]:
+    """Options for the processor's own call inside `apply_chat_template`: newer transformers (>= 5.2x) want them
+    in `processor_kwargs` (and warn otherwise), older ones (5.17, what unsloth pins) take them as keywords."""
+    import inspect
+
+    if "processor_kwargs" in inspect.signature(processor.apply_chat_template).parameters:
+        return {"processor_kwargs": kwargs}
+    return kwargs
+
+
 class HFPolicy:
     """Any transformers VLM with a chat template that knows tools (Qwen3-VL, the embedded tiny model)."""
 
@@ -259,7 +269,7 @@ class HFPolicy:
         tok.padding_side = "left"
         inputs = self.processor.apply_chat_template(
             batch, tools=tool_methods(envs[0]), add_generation_prompt=True, tokenize=True, return_dict=True,
-            return_tensors="pt", padding=True)
+            return_tensors="pt", **processor_call_kwargs(self.processor, padding=True))
         inputs = inputs.to(self.model.device)
         with torch.no_grad():
             out = self.model.generate(**inputs, **self.gen_kwargs, pad_token_id=tok.pad_token_id)

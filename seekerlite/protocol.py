@@ -71,7 +71,7 @@ def question_text(sample: Sample) -> str:
 def build_first_turn(
     sample: Sample,
     prompt_image: Any,
-    prompt_time: float,
+    prompt_time: float | None,
     overview: list[tuple[float, Any]],
     duration: float,
     system: bool = True,
@@ -81,13 +81,14 @@ def build_first_turn(
     Args:
         sample: the question (and options) to ask.
         prompt_image: the visual-prompt frame (PIL image or anything the processor takes).
-        prompt_time: its timestamp, seconds.
+        prompt_time: its timestamp, seconds (None when unknown).
         overview: (timestamp seconds, image) pairs, uniformly sampled over the video.
         duration: video length, seconds (so the model knows the valid time range).
         system: include the system prompt.
     """
     parts: list[dict[str, Any]] = [
-        {"type": "text", "text": f"The video lasts {duration:.1f} seconds. The marked instance, at {timestamp_text(prompt_time)}:"},
+        {"type": "text", "text": f"The video lasts {duration:.1f} seconds. The marked instance"
+                                 + (f", at {timestamp_text(prompt_time)}:" if prompt_time is not None else ":")},
         {"type": "image", "image": prompt_image},
         {"type": "text", "text": f"Overview of the video ({len(overview)} frames):"},
     ]

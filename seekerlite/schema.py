@@ -34,6 +34,9 @@ PROMPT_TYPES: tuple[str, ...] = (
 )
 """Visual-prompt types seekerlite can render (the paper's eight plus a filled mask overlay)."""
 
+OTHER_PROMPT = "other"
+"""Prompt type of a marked frame loaded from elsewhere (e.g. V2P-Bench) whose kind of mark is not known."""
+
 OPTION_LETTERS = "ABCDEFGHIJ"
 
 Box = list[float]  # [x0, y0, x1, y1] in pixels of the full frame, x1 > x0, y1 > y0
@@ -168,15 +171,15 @@ class Masklet:
 class VisualPrompt:
     """The marked frame: which frame, which mark, and where the rendered image is saved."""
 
-    frame_index: int
-    timestamp: float  # seconds
-    prompt_type: str  # one of PROMPT_TYPES
+    frame_index: int | None  # None when the marked frame's place in the video is unknown (loaded benchmarks)
+    timestamp: float | None  # seconds; None when unknown
+    prompt_type: str  # one of PROMPT_TYPES, or OTHER_PROMPT for a loaded, already-marked frame
     image_path: str | None = None  # rendered F_vp (relative paths resolve against the JSONL's folder)
     box: Box | None = None  # the instance's box on that frame, pixels
 
     def __post_init__(self) -> None:
-        if self.prompt_type not in PROMPT_TYPES:
-            raise SchemaError(f"prompt_type {self.prompt_type!r} is not one of {PROMPT_TYPES}")
+        if self.prompt_type not in PROMPT_TYPES and self.prompt_type != OTHER_PROMPT:
+            raise SchemaError(f"prompt_type {self.prompt_type!r} is not one of {PROMPT_TYPES + (OTHER_PROMPT,)}")
 
 
 @dataclass
