@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-MASK_COLORS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
+MASK_COLORS = [(70, 240, 240), (245, 130, 48), (60, 180, 75), (0, 130, 200), (145, 30, 180), (230, 25, 75)]  # cyan first: no toy object is cyan
 
 
 def _as_array(img: Any) -> np.ndarray:
