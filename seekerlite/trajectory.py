@@ -19,6 +19,37 @@ from PIL import Image
 from seekerlite.env import ToolRecord
 
 
+def images_to_files(messages: list[dict[str, Any]], out_dir: Path, prefix: str = "") -> list[dict[str, Any]]:
+    """A copy of `messages` whose in-memory images (PIL or arrays) are saved as ``out_dir/images/<prefix>NNN.png``
+    and replaced by that relative path; parts that already hold a path are kept."""
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    k = 0
+
+    def dump(p: Any) -> Any:
+        nonlocal k
+        if isinstance(p, dict) and p.get("type") == "image" and not isinstance(p.get("image"), str):
+            rel = f"images/{prefix}{k:03d}.png"
+            k += 1
+            img = p["image"]
+            (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out_dir / rel)
+            return {**p, "image": rel}
+        return p
+
+    return [{**m, "content": [dump(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
+            for m in messages]
+
+
+def images_from_files(messages: list[dict[str, Any]], base: Path) -> list[dict[str, Any]]:
+    """The inverse of `images_to_files`: image parts holding a relative path become RGB PIL images."""
+    def load(p: Any) -> Any:
+        if isinstance(p, dict) and p.get("type") == "image" and isinstance(p.get("image"), str):
+            return {**p, "image": Image.open(base / p["image"]).convert("RGB")}
+        return p
+
+    return [{**m, "content": [load(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
+            for m in messages]
+
+
 @dataclass
 class TurnMeta:
     """What happened in one assistant turn."""
@@ -62,19 +93,7 @@ class Trajectory:
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write ``trajectory.json`` and ``images/NNN.png`` under out_dir; returns the JSON path."""
         out = Path(out_dir)
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        counter = iter(range(10**6))
-
-        def dump_part(p: Any) -> Any:
-            if isinstance(p, dict) and p.get("type") == "image" and not isinstance(p.get("image"), str):
-                rel = f"images/{next(counter):03d}.png"
-                img = p["image"]
-                (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out / rel)
-                return {**p, "image": rel}
-            return p
-
-        msgs = [{**m, "content": [dump_part(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
-                for m in self.messages]
+        msgs = images_to_files(self.messages, out)
         data = {**{k: v for k, v in asdict(self).items() if k != "messages"}, "messages": msgs}
         path = out / "trajectory.json"
         path.write_text(json.dumps(data, indent=1, default=str))
@@ -87,15 +106,8 @@ class Trajectory:
         if path.is_dir():
             path = path / "trajectory.json"
         d = json.loads(path.read_text())
-        base = path.parent
-
-        def load_part(p: Any) -> Any:
-            if load_images and isinstance(p, dict) and p.get("type") == "image" and isinstance(p.get("image"), str):
-                return {**p, "image": Image.open(base / p["image"]).convert("RGB")}
-            return p
-
-        msgs = [{**m, "content": [load_part(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
-                for m in d.pop("messages")]
+        msgs = d.pop("messages")
+        msgs = images_from_files(msgs, path.parent) if load_images else msgs
         turns = [TurnMeta(**t) for t in d.pop("turns")]
         log = [ToolRecord(**r) for r in d.pop("tool_log")]
         return cls(messages=msgs, turns=turns, tool_log=log, **d)
@@ -111,25 +123,12 @@ def save_chat_dataset(trajectories: list[Trajectory], out_dir: str | os.PathLike
     This is the format the SFT trainer reads (``load_chat_dataset``) and the pipeline writes.
     """
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     path = out / name
     mode = "a" if append else "w"
     with path.open(mode, encoding="utf-8") as fh:
         for t in trajectories:
-            k = 0
-
-            def dump(p: Any) -> Any:
-                nonlocal k
-                if isinstance(p, dict) and p.get("type") == "image" and not isinstance(p.get("image"), str):
-                    rel = f"images/{t.sample_id}_{k:03d}.png"
-                    k += 1
-                    img = p["image"]
-                    (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out / rel)
-                    return {**p, "image": rel}
-                return p
-
-            msgs = [{**m, "content": [dump(p) for p in m["content"]]} if isinstance(m.get("content"), list) else m
-                    for m in t.messages]
+            msgs = images_to_files(t.messages, out, prefix=f"{t.sample_id}_")
             rec = {"id": f"{t.sample_id}:{t.policy}", "sample_id": t.sample_id, "messages": msgs,
                    "n_tool_calls": t.n_tool_calls, "n_frames": t.n_frames}
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
@@ -151,10 +150,6 @@ def load_chat_dataset(path: str | os.PathLike, load_images: bool = True) -> list
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise ValueError(f"{path}:{lineno}: not a chat record ({e})") from None
             if load_images:
-                for m in msgs:
-                    if isinstance(m.get("content"), list):
-                        m["content"] = [{**p, "image": Image.open(base / p["image"]).convert("RGB")}
-                                        if p.get("type") == "image" and isinstance(p.get("image"), str) else p
-                                        for p in m["content"]]
+                rec["messages"] = images_from_files(msgs, base)
             out.append(rec)
     return out

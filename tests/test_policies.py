@@ -115,3 +115,24 @@ def test_cli_episode(tmp_path, real_samples):
     assert (out / "trajectory.json").is_file() and (out / "trajectory.png").stat().st_size > 10_000
     assert main(["episode", "--sample", str(base / "vtest_samples.jsonl"), "--index", "99", "--out", str(out)]) == 2
     assert main(["episode", "--sample", str(tmp_path / "nope.jsonl"), "--out", str(out)]) == 2
+
+
+def test_chat_dataset_round_trip(tmp_path, toy_dataset):
+    from seekerlite.trajectory import load_chat_dataset, save_chat_dataset
+
+    samples, base = toy_dataset
+    trajs = run_episodes(OraclePolicy(), samples[:3], base_dir=base, progress=False)
+    path = save_chat_dataset(trajs[:2], tmp_path / "sft")
+    save_chat_dataset(trajs[2:], tmp_path / "sft", append=True)
+    recs = load_chat_dataset(path)
+    assert [r["sample_id"] for r in recs] == [t.sample_id for t in trajs]
+    for r, t in zip(recs, trajs):
+        assert [m["role"] for m in r["messages"]] == [m["role"] for m in t.messages]
+        got = [p["image"] for m in r["messages"] if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image"]
+        assert [im.size for im in got] == [im.size for im in t.images()]
+    raw = load_chat_dataset(path, load_images=False)
+    assert all(isinstance(p["image"], str) for m in raw[0]["messages"] if isinstance(m["content"], list)
+               for p in m["content"] if p["type"] == "image")
+    (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: not a chat record"):
+        load_chat_dataset(tmp_path / "bad.jsonl")
