@@ -97,7 +97,7 @@ def index_at(t: float, fps: float, num_frames: int) -> int:
     """
     if not math.isfinite(t):
         raise ValueError(f"time must be a finite number of seconds, got {t}")
-    return int(min(max(math.floor(t * fps + TIME_EPS), 0), num_frames - 1))
+    return int(min(max(math.floor((t + TIME_EPS) * fps), 0), num_frames - 1))
 
 
 def _scan(path: Path, strict: bool = True) -> _Scan:
@@ -465,7 +465,7 @@ class VideoReader:
             raise ValueError(f"n must be >= 1, got {n}")
         if not (0.0 <= t0 < t1 <= dur + TIME_EPS):
             raise ValueError(f"need 0 <= t0 < t1 <= duration ({dur:.3f} s), got t0={t0}, t1={t1}")
-        lo = min(math.ceil(t0 * self.fps - TIME_EPS), self.num_frames - 1)
+        lo = min(math.ceil((t0 - TIME_EPS) * self.fps), self.num_frames - 1)
         hi = index_at(t1, self.fps, self.num_frames)
         if lo > hi:
             return [self.get_frame(index_at(t0, self.fps, self.num_frames))]
@@ -479,7 +479,7 @@ class VideoReader:
         if fps <= 0 or not 1 <= min_frames <= max_frames:
             raise ValueError(f"need fps > 0 and 1 <= min_frames <= max_frames, got {fps}, {min_frames}, {max_frames}")
         span = (self.duration if t1 is None else t1) - t0  # seconds
-        n = int(np.clip(math.floor(span * fps + TIME_EPS), min_frames, max_frames))
+        n = int(np.clip(math.floor((span + TIME_EPS) * fps), min_frames, max_frames))
         return self.sample_uniform(n, t0, t1)
 
     # ------------------------------------------------------------------ lifetime

@@ -153,16 +153,16 @@ def test_sample_uniform_properties(toy_reader, a, b, n):
             toy_reader.sample_uniform(n, t0, t1)
         return
     frames = toy_reader.sample_uniform(n, t0, t1)
-    inside = [i for i in range(48) if t0 * 12 - 1e-6 <= i <= t1 * 12 + 1e-6]  # frames starting in the window (to 1e-6 frame)
+    inside = [i for i in range(48) if t0 - 1e-6 <= i / 12 <= t1 + 1e-6]  # frames starting in the window (to TIME_EPS = 1e-6 s)
     idx = [f.index for f in frames]
     assert idx == sorted(set(idx))
     assert all(f.timestamp == f.index / 12 for f in frames)
     if not inside:  # a window inside one frame: the frame on screen then
-        assert idx == [int(t0 * 12 + 1e-6)]
+        assert idx == [int((t0 + 1e-6) * 12)]
         return
     m = len(inside)
     assert len(frames) == min(n, m)
-    assert all(t0 - 1e-7 <= f.timestamp <= t1 + 1e-7 for f in frames)
+    assert all(t0 - 1e-6 - 1e-9 <= f.timestamp <= t1 + 1e-6 + 1e-9 for f in frames)
     for k, i in enumerate(idx):  # frame i (the cell [i, i+1)) holds the middle of the k-th of n equal runs
         middle = inside[0] + (k + 0.5) * m / len(idx)
         assert i <= middle < i + 1
