@@ -67,7 +67,7 @@ def main() -> None:
     generate_dataset(toy_dir, n_clips=1, seed=0, config=ToyWorldConfig(duration=10.0))
     videos = [SAMPLE_DATA / "videos" / n for n in ("vtest.mp4", "megamind.mp4", "box.mp4")] + sorted((toy_dir / "videos").glob("*.mp4"))
     rows = [bench(v, a.calls) for v in videos]
-    lines = [f"# crop_video step latency\n", f"Machine: {machine()}. Command: `python benchmarks/env_latency.py --calls {a.calls}`.\n",
+    lines = ["# crop_video step latency\n", f"Machine: {machine()}. Command: `python benchmarks/env_latency.py --calls {a.calls}`.\n",
              "| video | backend | size | calls | frames/call | median ms | p95 ms |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['video']} | {r['backend']} | {r['size']} | {r['calls']} | {r['frames/call']:.1f} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} |" for r in rows]
     text = "\n".join(lines) + "\n"

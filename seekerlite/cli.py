@@ -6,6 +6,10 @@
     seekerlite prompts --video V --frame N --box x0,y0,x1,y1 --out DIR   # every visual-prompt type
     seekerlite episode --sample FILE.jsonl --index N --policy oracle|random|tiny|MODEL_DIR --out DIR
     seekerlite eval --model oracle|random|no-tool:tiny|tiny|MODEL_DIR --data FILE.jsonl|V2P.jsonl|toy:N --out DIR
+    seekerlite pipeline run --config seekerlite/configs/pipeline_demo.json --out runs/pipe   # data stages
+    seekerlite track --video V --frame N --box x0,y0,x1,y1 --out track.json   # one masklet (SAM2/OpenCV)
+    seekerlite sft --help                 # cold-start SFT on tool trajectories
+    seekerlite grpo --help                # agentic GRPO (or --experiment mc-vs-oe)
     seekerlite build-tiny-model           # build the embedded tiny Qwen3-VL into the cache
 """
 
@@ -100,11 +104,32 @@ def cmd_build_tiny(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from seekerlite.demo import run_demo
+    from seekerlite.demo import DemoConfig, run_demo
 
-    report = run_demo(a.out, seed=a.seed)
+    cfg = DemoConfig.for_model(a.model, out=a.out, seed=a.seed) if a.model else DemoConfig(out=a.out, seed=a.seed)
+    if a.quick:
+        cfg = cfg.quick_sizes()
+    report = run_demo(config=cfg)
     print(f"demo report: {report}")
     return 0
+
+
+def _delegate(name: str):
+    """A command function that hands the rest of the command line to the module that owns `name`."""
+    def run(a: argparse.Namespace) -> int:
+        if name in ("pipeline", "track"):
+            from seekerlite.pipeline.cli import main_pipeline, main_track
+
+            return (main_pipeline if name == "pipeline" else main_track)(a.rest)
+        if name == "sft":
+            from seekerlite.train.sft import main_sft
+
+            return main_sft(a.rest)
+        from seekerlite.train.grpo import main_grpo
+
+        return main_grpo(a.rest)
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("demo", help="run the main job on the embedded default and write a report")
-    s.add_argument("--out", default="runs/demo")
+    s.add_argument("--out", default="runs/demo", help="run folder; re-running reuses finished steps")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model", default=None, help="student: a hub id or model folder (default: the embedded tiny "
+                   "Qwen3-VL); a real model gets LoRA/QLoRA settings and wants a GPU")
+    s.add_argument("--quick", action="store_true", help="a smaller run of every step (a few minutes)")
     s.set_defaults(fn=cmd_demo)
 
     s = sub.add_parser("toyworld", help="generate toy-world clips with exact masks and QA")
@@ -148,14 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(s)
     s.set_defaults(fn=run_eval_cli)
 
+    # Commands with their own parsers (the flags are documented by `seekerlite <cmd> --help`).
+    for name, help_ in (("pipeline", "run the four data stages, SFT synthesis and RL curation (run/status/step)"),
+                        ("track", "track one instance through a video from a box (SAM2 or OpenCV)"),
+                        ("sft", "QLoRA/LoRA cold-start SFT on multi-turn tool trajectories"),
+                        ("grpo", "agentic GRPO in the video environment (or the MC-vs-OE experiment)")):
+        s = sub.add_parser(name, help=help_, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+        s.set_defaults(fn=_delegate(name))
+
     s = sub.add_parser("build-tiny-model", help="build the embedded tiny Qwen3-VL into the cache")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(fn=cmd_build_tiny)
     return p
 
 
+DELEGATED = ("pipeline", "track", "sft", "grpo")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:  # their own parsers see every flag, --help included
+        args = argparse.Namespace(fn=_delegate(argv[0]), rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:  # bad input (VideoError is a RuntimeError): a clear message

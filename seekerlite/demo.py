@@ -1,38 +1,79 @@
-"""`seekerlite demo`: the main job on the embedded default, end to end, with a report.
+"""`seekerlite demo`: the whole recipe on the embedded default, end to end, with a report.
 
-    seekerlite demo --out runs/demo
+    seekerlite demo                              # tiny student, CPU, ~10-15 min on 2 cores -> runs/demo/report.html
+    seekerlite demo --quick                      # smaller everything (~3-5 min): a smoke test of the whole path
+    seekerlite demo --model Qwen/Qwen3-VL-2B-Instruct --out runs/demo-2b    # the real recipe, on a GPU
 
-What runs today (each step is skipped on a re-run when its output exists):
-    1. toy world      clips of moving shapes with exact masks + instance-level QA      -> toyworld/
-    2. real footage   the hand-annotated pedestrians of sample_data (OpenCV's vtest)   -> figures/
-    3. prompts        every visual-prompt type on a real pedestrian and a toy object   -> figures/
-    4. episodes       the oracle and a random policy in the tool environment           -> episodes/
-    5. report         report.md + a self-contained report.html                          -> report.html
-The pipeline, SFT, GRPO and evaluation steps join this list as they land (see the issues).
+The steps (each is skipped on a re-run when it finished before, so an interrupted demo resumes):
+    1. toyworld      clips of moving shapes with exact masks + instance-level QA           -> toyworld/
+    2. figures       hand-annotated pedestrians in real footage, every visual-prompt type  -> figures/
+    3. episodes      the oracle and a random policy in the tool environment                -> episodes/
+    4. pipeline      the four data stages on toy world + real clips -> SFT and RL data     -> pipeline/
+    5. sft           cold-start SFT of the student on the pipeline's oracle trajectories   -> sft/
+    6. grpo          agentic GRPO from the SFT weights on the pipeline's curated RL samples -> grpo/
+    7. eval          base / SFT / GRPO (+ oracle and a no-tool guesser) on a held-out toy world -> eval/
+    8. report        report.md + a self-contained report.html (every figure inlined)
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+from seekerlite.models import TINY_MODEL_ID  # noqa: E402
 from seekerlite.schema import Sample, load_jsonl, resolve_path  # noqa: E402
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
 
+@dataclass
+class DemoConfig:
+    """What the demo runs. The defaults suit the embedded tiny student on 2 CPU cores; `for_model` scales up."""
+
+    out: str = "runs/demo"  # run folder (re-running resumes: finished steps are reused)
+    model_id: str = TINY_MODEL_ID  # the student: TINY_MODEL_ID, a model folder or a hub id
+    seed: int = 0  # seeds the toy worlds, training and the evaluation
+    pipeline: str = "demo"  # pipeline config: "demo" (seekerlite/configs/pipeline_demo.json) or a JSON path
+    quick: bool = False  # a smaller pipeline and shorter training: the same path in a few minutes (tests use it)
+    sft_epochs: float = 5.0  # passes over the pipeline's SFT trajectories
+    sft_lr: float = 5e-3  # high for the random-init tiny model; ~1e-4 with LoRA on a real checkpoint
+    lora_r: int | None = None  # None: train every weight (right for the tiny random model); 16 for real checkpoints
+    grpo_steps: int = 30  # GRPO optimizer steps (~4 s each for the tiny model on 2 CPU cores)
+    grpo_lr: float = 3e-4  # ~1e-5 with LoRA on a real checkpoint
+    grpo_eval_samples: int = 16  # held-out RL samples GRPO scores before/after (reward components)
+    eval_clips: int = 2  # clips of the held-out evaluation toy world (about 11 questions each)
+    eval_world_seed: int = 7  # not the pipeline's (0): no evaluation clip was trained on
+    max_new_tokens: int = 96  # per model reply in the evaluation
+
+    @classmethod
+    def for_model(cls, model_id: str, **kw: Any) -> DemoConfig:
+        """Settings for a real checkpoint (LoRA/QLoRA, small learning rates); the tiny default otherwise."""
+        if model_id == TINY_MODEL_ID:
+            return cls(**kw)
+        return cls(model_id=model_id, **({"lora_r": 16, "sft_lr": 1e-4, "grpo_lr": 1e-5, "sft_epochs": 2.0,
+                                           "max_new_tokens": 256} | kw))
+
+    def quick_sizes(self) -> DemoConfig:
+        """The --quick variant: the same steps at a fraction of the size."""
+        return replace(self, quick=True, sft_epochs=min(self.sft_epochs, 2.0), grpo_steps=min(self.grpo_steps, 3),
+                       grpo_eval_samples=min(self.grpo_eval_samples, 4), eval_clips=1)
+
+
+# ---------------------------------------------------------------------------------------------- bookkeeping
+
 def _step(out: Path, name: str, fn: Callable[[], object]) -> None:
     """Run `fn` once: a marker file records completion so a second run reuses the result."""
     marker = out / ".steps" / name
     if marker.exists():
-        print(f"[demo] {name}: done before, reused")
+        print(f"[demo] {name}: done before, reused", flush=True)
         return
     t = time.perf_counter()
     print(f"[demo] {name} ...", flush=True)
@@ -42,7 +83,7 @@ def _step(out: Path, name: str, fn: Callable[[], object]) -> None:
     print(f"[demo] {name}: {time.perf_counter() - t:.1f} s", flush=True)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,71 +96,6 @@ def _real_samples() -> tuple[list[Sample], Path]:
     return load_jsonl(path), path.parent
 
 
-def run_demo(out: str | Path = "runs/demo", seed: int = 0) -> Path:
-    """Run every demo step into `out` and return the path of the HTML report."""
-    from seekerlite.policies import OraclePolicy, RandomPolicy, run_episodes
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
-    from seekerlite.video import open_video
-    from seekerlite.viz import draw_trajectory, show_masklets, show_prompt_gallery
-
-    out = Path(out)
-    figs = out / "figures"
-    toy_jsonl = out / "toyworld" / "samples.jsonl"
-
-    _step(out, "toyworld", lambda: generate_dataset(out / "toyworld", n_clips=4, seed=seed, config=ToyWorldConfig(seed=seed)))
-    toy = load_jsonl(toy_jsonl)
-    real, real_base = _real_samples()
-
-    def real_figures() -> None:
-        s = real[0]
-        with open_video(resolve_path(s.video_path, real_base)) as r:
-            idx = [s.visual_prompt.frame_index + k * 10 for k in range(4)]
-            idx = [i for i in idx if i < r.num_frames]
-            frames = [r.get_frame(i) for i in idx]
-            boxes = [[m.box_at(i) for m in _masklets_of(real)] for i in idx]
-            fig = show_masklets([f.image for f in frames], [[None] * len(b) for b in boxes], boxes,
-                                [f"t={f.timestamp:.1f}s" for f in frames])
-            _save(fig, figs / "real_annotations.png")
-            vp = s.visual_prompt
-            _save(show_prompt_gallery(r.get_frame(vp.frame_index).image, vp.box, seed=seed), figs / "prompts_real.png")
-
-    def toy_figures() -> None:
-        s = toy[0]
-        with open_video(resolve_path(s.video_path, toy_jsonl.parent)) as r:
-            step = max(1, r.num_frames // 4)
-            idx = list(range(0, r.num_frames, step))[:4]
-            frames = [r.get_frame(i).image for i in idx]
-        fig = show_masklets(frames, [[s.masklet.mask_at(i)] for i in idx], [[s.masklet.box_at(i)] for i in idx],
-                            [f"frame {i}" for i in idx])
-        _save(fig, figs / "toy_masks.png")
-        i = s.visual_prompt.frame_index
-        with open_video(resolve_path(s.video_path, toy_jsonl.parent)) as r:
-            frame = r.get_frame(i).image
-        _save(show_prompt_gallery(frame, s.masklet.box_at(i), s.masklet.mask_at(i), seed=seed), figs / "prompts_toy.png")
-
-    def episodes() -> None:
-        rows = []
-        for name, samples, base in [("toy", toy, toy_jsonl.parent), ("real", real, real_base)]:
-            for policy in (OraclePolicy(seed=seed), RandomPolicy(seed=seed)):
-                trajs = run_episodes(policy, samples, base_dir=base, progress=False)
-                acc = sum(bool(t.correct) for t in trajs) / max(1, len(trajs))
-                rows.append({"data": name, "policy": policy.name, "n": len(trajs), "accuracy": round(acc, 3),
-                             "tool_calls": round(sum(t.n_tool_calls for t in trajs) / len(trajs), 2),
-                             "frames": round(sum(t.n_frames for t in trajs) / len(trajs), 2)})
-                if policy.name == "oracle":
-                    t = trajs[0]
-                    t.save(out / "episodes" / f"{name}_oracle")
-                    video = resolve_path(samples[0].video_path, base)
-                    _save(draw_trajectory(t, video_path=video), figs / f"trajectory_{name}.png")
-        (out / "episodes").mkdir(parents=True, exist_ok=True)
-        (out / "episodes" / "summary.json").write_text(json.dumps(rows, indent=1))
-
-    _step(out, "real_figures", real_figures)
-    _step(out, "toy_figures", toy_figures)
-    _step(out, "episodes", episodes)
-    return write_report(out)
-
-
 def _masklets_of(samples: list[Sample]) -> list:
     seen, out = set(), []
     for s in samples:
@@ -129,38 +105,212 @@ def _masklets_of(samples: list[Sample]) -> list:
     return out
 
 
-REPORT_FIGURES = [
-    ("real_annotations.png", "Real footage (OpenCV's vtest.avi): hand-checked pedestrian boxes"),
-    ("prompts_real.png", "Every visual-prompt type on one pedestrian"),
-    ("toy_masks.png", "Toy world: exact per-frame mask of the target"),
-    ("prompts_toy.png", "Every visual-prompt type on a toy-world object (from its exact mask)"),
-    ("trajectory_toy.png", "An oracle trajectory on a toy-world sample"),
-    ("trajectory_real.png", "An oracle trajectory on a real-video sample"),
-]
+def pipeline_config(cfg: DemoConfig) -> Any:
+    """The pipeline's settings: the demo config, or (quick) 2 toy clips, the hand-made masklets, no model scorer."""
+    from seekerlite.pipeline import load_config
+
+    from seekerlite.policies import EpisodeConfig
+
+    pc = load_config(cfg.pipeline)
+    pc.episode = EpisodeConfig(env=student_env())  # SFT episodes in the environment GRPO and the evaluation use
+    if cfg.quick:
+        for src in pc.sources:
+            if src.kind == "toyworld":
+                src.n_clips = 2
+        pc.filter.scorer = None
+        pc.masks.use_manual_masklets = True
+        pc.curate.k = 2
+    return pc
 
 
-def write_report(out: Path) -> Path:
-    """report.md (PNG links) and report.html (images inlined: one file to share)."""
-    rows = json.loads((out / "episodes" / "summary.json").read_text())
-    table = ["| data | policy | episodes | accuracy | tool calls / ep | frames / ep |", "|---|---|---|---|---|---|"]
-    table += [f"| {r['data']} | {r['policy']} | {r['n']} | {r['accuracy']:.2f} | {r['tool_calls']} | {r['frames']} |" for r in rows]
-    md = ["# seekerlite demo report", "", "Episodes in the tool environment:", "", *table, ""]
-    html = ["<html><head><meta charset='utf-8'><title>seekerlite demo</title><style>body{font-family:sans-serif;"
-            "max-width:1100px;margin:auto}img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #999;"
-            "padding:3px 8px}</style></head><body><h1>seekerlite demo report</h1><h2>Episodes</h2><table>",
-            "<tr><th>data</th><th>policy</th><th>episodes</th><th>accuracy</th><th>tool calls / ep</th><th>frames / ep</th></tr>"]
-    html += [f"<tr><td>{r['data']}</td><td>{r['policy']}</td><td>{r['n']}</td><td>{r['accuracy']:.2f}</td>"
-             f"<td>{r['tool_calls']}</td><td>{r['frames']}</td></tr>" for r in rows]
-    html.append("</table>")
-    for name, caption in REPORT_FIGURES:
-        p = out / "figures" / name
-        if not p.exists():
-            continue
-        md += [f"## {caption}", "", f"![{caption}](figures/{name})", ""]
-        b64 = base64.b64encode(p.read_bytes()).decode()
-        html.append(f"<h2>{caption}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>")
-    html.append("</body></html>")
-    (out / "report.md").write_text("\n".join(md))
-    path = out / "report.html"
-    path.write_text("\n".join(html))
+# ---------------------------------------------------------------------------------------------- the steps
+
+def run_demo(out: str | Path | None = None, seed: int = 0, *, config: DemoConfig | None = None) -> Path:
+    """Run every demo step into the run folder and return the path of the HTML report."""
+    cfg = config or DemoConfig(seed=seed)
+    if out is not None:
+        cfg = replace(cfg, out=str(out))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved, now = out / "demo_config.json", asdict(cfg) | {"out": str(out)}
+    if saved.exists() and json.loads(saved.read_text()) != now:
+        raise ValueError(f"{out} holds a demo run with other settings ({saved}); use another --out, or delete {out}")
+    saved.write_text(json.dumps(now, indent=1))
+    toy_jsonl = out / "toyworld" / "samples.jsonl"
+
+    from seekerlite.synth import ToyWorldConfig, generate_dataset
+
+    _step(out, "toyworld", lambda: generate_dataset(out / "toyworld", n_clips=2 if cfg.quick else 4, seed=cfg.seed,
+                                                    config=ToyWorldConfig(seed=cfg.seed)))
+    _step(out, "figures", lambda: _figures(out, cfg, load_jsonl(toy_jsonl), toy_jsonl.parent))
+    _step(out, "episodes", lambda: _episodes(out, cfg, load_jsonl(toy_jsonl), toy_jsonl.parent))
+    _step(out, "pipeline", lambda: _pipeline(out, cfg))
+    _step(out, "sft", lambda: _sft(out, cfg))
+    _step(out, "grpo", lambda: _grpo(out, cfg))
+    _step(out, "eval", lambda: _eval(out, cfg))
+    from seekerlite.report import write_report
+
+    path = write_report(out)
+    print(f"[demo] report: {path}  (and {out / 'report.md'})", flush=True)
     return path
+
+
+def _figures(out: Path, cfg: DemoConfig, toy: list[Sample], toy_base: Path) -> None:
+    """Real footage with its hand-checked boxes, every prompt type (real and toy), the toy world's exact masks."""
+    from seekerlite.video import open_video
+    from seekerlite.viz import show_masklets, show_prompt_gallery
+
+    figs = out / "figures"
+    real, real_base = _real_samples()
+    s = real[0]
+    with open_video(resolve_path(s.video_path, real_base)) as r:
+        idx = [i for i in (s.visual_prompt.frame_index + k * 10 for k in range(4)) if i < r.num_frames]
+        frames = [r.get_frame(i) for i in idx]
+        boxes = [[m.box_at(i) for m in _masklets_of(real)] for i in idx]
+        _save(show_masklets([f.image for f in frames], [[None] * len(b) for b in boxes], boxes,
+                            [f"t={f.timestamp:.1f}s" for f in frames]), figs / "real_annotations.png")
+        vp = s.visual_prompt
+        _save(show_prompt_gallery(r.get_frame(vp.frame_index).image, vp.box, seed=cfg.seed), figs / "prompts_real.png")
+    t = toy[0]
+    with open_video(resolve_path(t.video_path, toy_base)) as r:
+        idx = list(range(0, r.num_frames, max(1, r.num_frames // 4)))[:4]
+        frames = [r.get_frame(i).image for i in idx]
+        i = t.visual_prompt.frame_index
+        frame = r.get_frame(i).image
+    _save(show_masklets(frames, [[t.masklet.mask_at(k)] for k in idx], [[t.masklet.box_at(k)] for k in idx],
+                        [f"frame {k}" for k in idx]), figs / "toy_masks.png")
+    _save(show_prompt_gallery(frame, t.masklet.box_at(i), t.masklet.mask_at(i), seed=cfg.seed), figs / "prompts_toy.png")
+
+
+def _episodes(out: Path, cfg: DemoConfig, toy: list[Sample], toy_base: Path) -> None:
+    """The oracle (the ceiling, and the SFT teacher) and a random tool user, on toy and real samples."""
+    from seekerlite.policies import OraclePolicy, RandomPolicy, run_episodes
+    from seekerlite.viz import draw_trajectory
+
+    real, real_base = _real_samples()
+    rows = []
+    for name, samples, base in [("toy", toy, toy_base), ("real", real, real_base)]:
+        for policy in (OraclePolicy(seed=cfg.seed), RandomPolicy(seed=cfg.seed)):
+            trajs = run_episodes(policy, samples, base_dir=base, progress=False)
+            rows.append({"data": name, "policy": policy.name, "n": len(trajs),
+                         "accuracy": round(sum(bool(t.correct) for t in trajs) / max(1, len(trajs)), 3),
+                         "tool_calls": round(sum(t.n_tool_calls for t in trajs) / len(trajs), 2),
+                         "frames": round(sum(t.n_frames for t in trajs) / len(trajs), 2)})
+            if policy.name == "oracle":
+                trajs[0].save(out / "episodes" / f"{name}_oracle")
+                _save(draw_trajectory(trajs[0], video_path=resolve_path(samples[0].video_path, base)),
+                      out / "figures" / f"trajectory_{name}.png")
+    (out / "episodes").mkdir(parents=True, exist_ok=True)
+    (out / "episodes" / "summary.json").write_text(json.dumps(rows, indent=1))
+
+
+def _pipeline(out: Path, cfg: DemoConfig) -> None:
+    """Stages 1-4, SFT trajectory synthesis and RL curation; the funnel and a gallery of rendered prompts."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from seekerlite.pipeline import format_counts, plot_funnel, run_pipeline
+
+    run = out / "pipeline"
+    counts = run_pipeline(pipeline_config(cfg), run, progress=True)
+    (run / "counts.md").write_text(format_counts(counts) + "\n")
+    _save(plot_funnel(counts), out / "figures" / "pipeline_funnel.png")
+    rendered = load_jsonl(run / "stage4_render.jsonl")
+    picks, seen = [], set()
+    for s in rendered:  # one sample per prompt type, real footage first
+        vp = s.visual_prompt
+        if vp.image_path and vp.prompt_type not in seen:
+            seen.add(vp.prompt_type)
+            picks.append(s)
+    picks = sorted(picks, key=lambda s: s.provenance.get("input") == "toyworld")[:8]
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, s in zip(axes.flat, picks):
+        ax.imshow(Image.open(resolve_path(s.visual_prompt.image_path, run)))
+        ax.set_title(f"{s.visual_prompt.prompt_type} · frame {s.visual_prompt.frame_index}", fontsize=9)
+    fig.suptitle("stage 4: visual-prompt frames F_vp chosen and rendered by the pipeline")
+    _save(fig, out / "figures" / "pipeline_prompts.png")
+
+
+def _sft(out: Path, cfg: DemoConfig) -> None:
+    """Cold-start SFT on the pipeline's trajectories (sft/sft.jsonl), then the loss curve."""
+    import shutil
+
+    from seekerlite.train.sft import SFTRunConfig, train_sft
+
+    sft_cfg = SFTRunConfig(model_id=cfg.model_id, data=str(out / "pipeline" / "sft" / "sft.jsonl"),
+                           output_dir=str(out / "sft"), lora_r=cfg.lora_r, num_train_epochs=cfg.sft_epochs,
+                           learning_rate=cfg.sft_lr, seed=cfg.seed, save_steps=10_000, logging_steps=2)
+    summary = train_sft(sft_cfg)
+    shutil.copy(out / "sft" / "loss.png", out / "figures" / "sft_loss.png")
+    print(f"[demo] SFT: {summary['episodes']} episodes, {summary['steps']} steps, loss {summary['loss_first']:.3f} -> "
+          f"{summary['loss_last']:.3f} in {summary['seconds']} s", flush=True)
+
+
+def _grpo(out: Path, cfg: DemoConfig) -> None:
+    """GRPO from the SFT weights on the pipeline's curated RL samples (rl.jsonl); reward curves."""
+    import shutil
+
+    from seekerlite.train.grpo import GRPORunConfig, train_grpo
+
+    g = GRPORunConfig(model_id=cfg.model_id, init_from=str(out / "sft"), lora_r=cfg.lora_r,
+                      data=str(out / "pipeline" / "rl.jsonl"), form="both", output_dir=str(out / "grpo"),
+                      max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr, seed=cfg.seed, save_steps=10_000,
+                      eval_samples=cfg.grpo_eval_samples)
+    summary = train_grpo(g)
+    shutil.copy(out / "grpo" / "curves.png", out / "figures" / "grpo_curves.png")
+    for name, after in summary["after"].items():
+        before = summary.get("before", {}).get(name, {})
+        print(f"[demo] GRPO {name}: total reward {before.get('total', float('nan')):.3f} -> {after['total']:.3f}",
+              flush=True)
+
+
+def student_env() -> Any:
+    """The tool environment the student sees in every step (SFT episodes, GRPO rollouts, evaluation): GRPO's
+    defaults (4 overview frames, <= 4 frames per crop), which keep the tiny student's sequences short."""
+    from seekerlite.train.grpo import GRPORunConfig
+
+    return GRPORunConfig().env_config()
+
+
+def eval_policies(out: Path, cfg: DemoConfig) -> dict[str, str]:
+    """name -> policy spec of what the demo evaluates (trained folders that are missing are left out)."""
+    from seekerlite.train.grpo import GRPORunConfig, final_dir_name
+
+    specs = {"oracle": "oracle", "no-tool guess": "no-tool:random",
+             "base": "tiny" if cfg.model_id == TINY_MODEL_ID else cfg.model_id,
+             "SFT": str(out / "sft"), "GRPO": str(out / "grpo" / final_dir_name(GRPORunConfig(lora_r=cfg.lora_r)))}
+    return {k: v for k, v in specs.items() if k not in ("SFT", "GRPO") or (Path(v) / "config.json").exists()
+            or (Path(v) / "adapter_config.json").exists()}
+
+
+def _eval(out: Path, cfg: DemoConfig) -> None:
+    """Every policy on a held-out toy world (a seed nothing was trained on): tables, bars, one GRPO transcript."""
+    from seekerlite.evaluate import EvalConfig, comparison_table, evaluate, plot_accuracy, write_results
+    from seekerlite.policies import EpisodeConfig
+    from seekerlite.synth import ToyWorldConfig, generate_dataset
+    from seekerlite.viz import draw_trajectory
+
+    path = generate_dataset(out / "eval" / "toy", n_clips=cfg.eval_clips, seed=cfg.eval_world_seed,
+                            config=ToyWorldConfig(seed=cfg.eval_world_seed))
+    samples, base = load_jsonl(path), path.parent
+    ecfg = EvalConfig(episode=EpisodeConfig(env=student_env(), max_turns=4), n_bootstrap=1000, seed=cfg.seed,
+                      max_new_tokens=cfg.max_new_tokens, save_images=2)
+    summaries, results = {}, {}
+    for name, spec in eval_policies(out, cfg).items():
+        print(f"[demo] eval: {name} ({spec}) on {len(samples)} held-out questions", flush=True)
+        results[name] = evaluate(spec, samples, base, ecfg, progress=False)
+        write_results(results[name], out / "eval" / name.replace(" ", "_"), save_images=2)
+        summaries[name] = results[name].summary
+    (out / "eval" / "comparison.md").write_text(comparison_table(summaries) + "\n\n" + comparison_table(summaries, "form")
+                                                + "\n")
+    (out / "eval" / "summaries.json").write_text(json.dumps(summaries, indent=1, default=str))
+    _save(plot_accuracy(summaries, "form", title="held-out toy world: accuracy by question form"),
+          out / "figures" / "eval_accuracy.png")
+    last = "GRPO" if "GRPO" in results else "base"
+    r = results[last]
+    k = next((i for i, rec in enumerate(r.records) if rec.n_tool_calls > 0), 0)
+    sample = next(s for s in samples if s.id == r.records[k].sample_id)
+    _save(draw_trajectory(r.trajectories[k], video_path=resolve_path(sample.video_path, base)),
+          out / "figures" / "trajectory_student.png")

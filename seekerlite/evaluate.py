@@ -141,23 +141,28 @@ def summarize(records: list[EpisodeRecord], n_bootstrap: int = 1000, seed: int =
 # ----------------------------------------------------------------------------------------------- scoring
 
 class Scorer:
-    """Decides whether an episode's answer is right. MC: by option letter. OE: by ``judge`` when given (any
-    ``(sample, answer) -> bool`` callable), else by ``seekerlite.train.rewards.Judge`` when that module is there
-    (called as ``Judge(kind=..., model=...)(question, answer, reference)``, a score >= 0.5 counts as right),
-    else by normalized exact match. ``note`` says which."""
+    """Decides whether an episode's answer is right. MC: by option letter. OE: by ``custom`` when given (any
+    ``(sample, answer) -> bool`` callable), else by a ``seekerlite.train.rewards`` judge built from ``judge``
+    ("rule", or "llm" with ``judge_model`` a local model folder/id or an ``http(s)://host/v1#model`` endpoint);
+    a judge score >= 0.5 counts as right. ``note`` says which."""
 
     def __init__(self, judge: str = "rule", judge_model: str | None = None, custom: Any = None) -> None:
+        from seekerlite.train.rewards import make_judge
+
         self.custom, self.judge = custom, None
         if custom is not None:
             self.note = f"OE answers scored by {getattr(custom, '__name__', type(custom).__name__)}"
             return
-        try:
-            from seekerlite.train.rewards import Judge  # lazy: written alongside the GRPO trainer
-        except ImportError:
-            self.note = "OE answers scored by normalized exact match (seekerlite.train.rewards.Judge not available)"
-            return
-        self.judge = Judge(kind=judge, model=judge_model) if judge_model else Judge(kind=judge)
-        self.note = f"OE answers scored by seekerlite.train.rewards.Judge(kind={judge!r})"
+        if judge == "rule":
+            spec = "rule"
+        elif judge == "llm":
+            if not judge_model:
+                raise ValueError("judge='llm' needs judge_model: a local model folder/id or 'http(s)://host/v1#model'")
+            spec = judge_model if judge_model.startswith(("http://", "https://")) else f"local:{judge_model}"
+        else:
+            raise ValueError(f"unknown judge {judge!r}: use 'rule' or 'llm'")
+        self.judge = make_judge(spec)
+        self.note = f"OE answers scored by the {judge} judge ({type(self.judge).__name__})"
 
     def __call__(self, sample: Sample, answer: str | None) -> bool:
         if answer is None:
@@ -167,7 +172,7 @@ class Scorer:
         if self.custom is not None:
             return bool(self.custom(sample, answer))
         if self.judge is not None:
-            return float(self.judge(sample.question, answer, sample.answer)) >= 0.5
+            return float(self.judge(answer, sample.answer, sample.question)) >= 0.5
         return answer_is_correct(sample, answer)
 
 

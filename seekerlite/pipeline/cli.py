@@ -1,0 +1,143 @@
+"""Command lines of the data pipeline (``seekerlite pipeline ...`` and ``seekerlite track ...``).
+
+    seekerlite pipeline run --config seekerlite/configs/pipeline_demo.json --out runs/x   # re-run: resumes
+    seekerlite pipeline run --config demo --out runs/x --restart                         # start over
+    seekerlite pipeline status --out runs/x                                              # counts per stage
+    seekerlite pipeline step stage2_verify --input my.jsonl --out runs/y [--config C]    # one stage on a file
+    seekerlite track --video V --frame N --box x0,y0,x1,y1 [--backend sam2|opencv] --out track.json
+
+``main_pipeline(argv)`` takes the arguments after ``pipeline``; ``main_track(argv)`` those after ``track``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _box(text: str) -> list[float]:
+    vals = [float(v) for v in text.replace(" ", "").split(",")]
+    if len(vals) != 4:
+        raise argparse.ArgumentTypeError(f"want x0,y0,x1,y1, got {text!r}")
+    return vals
+
+
+def _points(text: str) -> list[list[float]]:
+    """'x,y;x,y' -> [[x, y], [x, y]]."""
+    pts = [[float(v) for v in p.split(",")] for p in text.replace(" ", "").split(";") if p]
+    if not pts or any(len(p) != 2 for p in pts):
+        raise argparse.ArgumentTypeError(f"want x,y;x,y;..., got {text!r}")
+    return pts
+
+
+def pipeline_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seekerlite pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("run", help="run (or resume) every stage into a run folder")
+    s.add_argument("--config", default="demo", help="a pipeline JSON config, or 'demo' (seekerlite/configs/pipeline_demo.json)")
+    s.add_argument("--out", required=True, help="the run folder")
+    s.add_argument("--restart", action="store_true", help="delete what an earlier run wrote in --out, then run")
+    s.add_argument("--until", default=None, help="stop after this stage")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = sub.add_parser("status", help="print the counts of a run folder's finished stages")
+    s.add_argument("--out", required=True)
+    s = sub.add_parser("step", help="run one stage on a samples file (seekerlite JSONL or V2P-Bench) into a run folder")
+    s.add_argument("stage", help="stage1_filter | stage2_verify | stage3_masks | stage4_render | sft | rl")
+    s.add_argument("--input", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--config", default=None, help="settings of the stage (default: every stage's defaults)")
+    s.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main_pipeline(argv: list[str] | None = None) -> int:
+    from seekerlite.pipeline.resume import clear_run, rebase_sample
+    from seekerlite.pipeline.runner import (
+        PipelineConfig,
+        format_counts,
+        load_config,
+        read_counts,
+        run_one_stage,
+        run_pipeline,
+    )
+
+    a = pipeline_parser().parse_args(argv)
+    try:
+        if a.cmd == "run":
+            cfg = load_config(a.config)
+            if a.restart:
+                clear_run(a.out)
+            counts = run_pipeline(cfg, a.out, progress=not a.quiet, until=a.until)
+            print(format_counts(counts))
+            print(f"run folder: {a.out} (SFT: {Path(a.out) / 'sft' / 'sft.jsonl'}, RL: {Path(a.out) / 'rl.jsonl'})")
+        elif a.cmd == "status":
+            counts = read_counts(a.out)
+            print(format_counts(counts) if counts else f"{a.out}: no finished stage")
+        else:
+            from seekerlite.evaluate import load_samples
+
+            cfg = load_config(a.config) if a.config else PipelineConfig()
+            samples, base = load_samples(a.input)
+            run = Path(a.out)
+            run.mkdir(parents=True, exist_ok=True)
+            samples = [rebase_sample(s, base, run) for s in samples]
+            print(format_counts([run_one_stage(a.stage, samples, run, cfg, progress=not a.quiet)]))
+        return 0
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def track_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seekerlite track", description="Track one instance through a video from a box "
+                                "(or points) on one frame; write per-frame boxes and RLE masks (JSON).")
+    p.add_argument("--video", required=True)
+    p.add_argument("--frame", type=int, required=True, help="0-based index of the frame the box/points are on")
+    p.add_argument("--box", type=_box, default=None, help="x0,y0,x1,y1 in pixels")
+    p.add_argument("--points", type=_points, default=None, help="sam2 only: x,y;x,y in pixels (on the instance)")
+    p.add_argument("--backend", choices=("sam2", "opencv"), default="opencv")
+    p.add_argument("--checkpoint", default=None, help="sam2: a .pt file, a hub id (facebook/sam2.1-hiera-tiny), or "
+                   "'random' (untrained weights: meaningless masks, for testing the code path)")
+    p.add_argument("--sam2-config", default=None, help="sam2: model config matching the checkpoint")
+    p.add_argument("--image-size", type=int, default=None, help="sam2: model input side (default 1024; 256 is faster)")
+    p.add_argument("--device", default=None, help="sam2: cuda | cpu (default: cuda when available)")
+    p.add_argument("--seed", type=int, default=0, help="opencv: seeds MIL's random features")
+    p.add_argument("--out", required=True, help="output JSON file")
+    return p
+
+
+def main_track(argv: list[str] | None = None) -> int:
+    from seekerlite.pipeline.stage3_masks import SAM2_DEFAULT_CONFIG, track_video
+
+    a = track_parser().parse_args(argv)
+    try:
+        if a.box is None and a.points is None:
+            raise ValueError("give --box (or --points with --backend sam2)")
+        if a.backend == "sam2":
+            kw = dict(checkpoint=a.checkpoint, config=a.sam2_config or SAM2_DEFAULT_CONFIG, image_size=a.image_size,
+                      device=a.device)
+        else:
+            kw = dict(seed=a.seed)
+        tr = track_video(a.video, a.frame, box=a.box, points=a.points, backend=a.backend, **kw)
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    m = tr.masklet
+    out = {"video": str(a.video), "fps": tr.fps, "num_frames": len(m.frame_indices), "backend": tr.backend,
+           "prompt": {"frame": a.frame, "box": a.box, "points": a.points}, "seconds": tr.seconds,
+           "visible_span": list(tr.visible_span) if tr.visible_span else None,
+           "frames": [{"frame": f, "time": round(f / tr.fps, 3), "box": b, "rle": m.rles[i] if m.rles else None}
+                      for i, (f, b) in enumerate(zip(m.frame_indices, m.boxes))]}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out))
+    vis = len(m.visible_frames())
+    print(f"{tr.backend}: {vis}/{len(m.frame_indices)} frames with the instance, visible span {out['visible_span']} s, "
+          f"{tr.seconds:.1f} s; wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_pipeline())

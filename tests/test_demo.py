@@ -1,0 +1,61 @@
+"""The main job: `seekerlite demo --quick` runs every step (toy world -> pipeline -> SFT -> GRPO -> evaluation) and
+its report holds every figure and table it promises; a second run reuses the finished steps."""
+
+import json
+import re
+
+import pytest
+
+from seekerlite.cli import main
+from seekerlite.report import REPORT_FIGURES
+
+pytestmark = pytest.mark.slow
+
+STEPS = ["toyworld", "figures", "episodes", "pipeline", "sft", "grpo", "eval"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_every_step_ran_and_left_its_outputs(demo_run):
+    assert sorted(p.name for p in (demo_run / ".steps").iterdir()) == sorted(STEPS)
+    cfg = json.loads((demo_run / "demo_config.json").read_text())
+    assert cfg["quick"] is True
+    assert (demo_run / "pipeline" / "sft" / "sft.jsonl").stat().st_size > 0
+    assert (demo_run / "pipeline" / "rl.jsonl").stat().st_size > 0
+    sft = json.loads((demo_run / "sft" / "summary.json").read_text())
+    assert sft["steps"] > 0 and sft["loss_last"] < sft["loss_first"]  # two epochs already lower the loss
+    grpo = json.loads((demo_run / "grpo" / "summary.json").read_text())
+    hist = json.loads((demo_run / "grpo" / "log_history.json").read_text())
+    assert grpo["config"]["init_from"] == str(demo_run / "sft")  # GRPO starts from the SFT weights
+    assert sum("rewards/accuracy/mean" in h for h in hist) == grpo["config"]["max_steps"]
+    summaries = json.loads((demo_run / "eval" / "summaries.json").read_text())
+    assert set(summaries) == {"oracle", "no-tool guess", "base", "SFT", "GRPO"}
+    assert summaries["oracle"]["overall"]["accuracy"] == 1.0  # the ceiling is exact on the toy world
+    assert summaries["no-tool guess"]["overall"]["mean_tool_calls"] == 0
+
+
+def test_report_holds_every_figure_and_table(demo_run):
+    html = (demo_run / "report.html").read_text()
+    md = (demo_run / "report.md").read_text()
+    for _, name, caption in REPORT_FIGURES:
+        assert (demo_run / "figures" / name).stat().st_size > 5_000, name  # a real picture, not an empty canvas
+        assert f"figures/{name}" in md and caption in md
+        assert f"figures/{name}" not in html  # inlined: the HTML is one self-contained file
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(REPORT_FIGURES)
+    for section in ("## Data pipeline", "## SFT", "## GRPO", "## Evaluation"):
+        assert section in md
+    assert "| stage1_filter |" in md and "| GRPO |" in md and "after GRPO" in md
+    assert html.count("<table>") >= 4  # episodes, funnel counts, GRPO rewards, evaluation (overall + by form)
+
+
+def test_second_run_reuses_finished_steps(demo_run, capsys):
+    before = (demo_run / "sft" / "summary.json").read_text()
+    assert main(["demo", "--quick", "--out", str(demo_run)]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"[demo] {s}: done before, reused" in printed for s in STEPS)
+    assert (demo_run / "sft" / "summary.json").read_text() == before

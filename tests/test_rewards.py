@@ -1,0 +1,227 @@
+"""Each reward on crafted completions, good and adversarial, in the message format TRL hands reward functions."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from seekerlite.protocol import render_tool_call
+from seekerlite.train.rewards import (
+    LLMJudge, RewardConfig, RuleJudge, accuracy_reward, count_tool_use, final_answer, format_problems, format_reward,
+    make_judge, make_reward_funcs, parsimony_reward, score_completion,
+)
+
+OPTIONS = ["red", "green", "blue", "yellow"]
+CROP = {"start_time": 1.0, "end_time": 3.0}
+
+
+def call(think: str = "look", name: str = "crop_video", args: dict | None = None, extra: str = "") -> dict:
+    """An assistant turn as TRL parses it: text content + structured tool_calls."""
+    return {"role": "assistant", "content": f"<think>{think}</think>{extra}",
+            "tool_calls": [{"type": "function", "function": {"name": name, "arguments": CROP if args is None else args}}]}
+
+
+def tool(frames: int = 4, error: str | None = None) -> dict:
+    if error:
+        return {"role": "tool", "name": "crop_video", "content": error}
+    parts = [{"type": "text", "text": f"{frames} frames from 1.0 to 3.0 seconds:"}]
+    for i in range(frames):
+        parts += [{"type": "text", "text": f"<{1 + i / 2:.1f} seconds>"}, {"type": "image", "image": object()}]
+    return {"role": "tool", "name": "crop_video", "content": parts}
+
+
+def final(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def answer(a: str = "B") -> dict:
+    return final(f"<think>It is green.</think><answer>{a}</answer>")
+
+
+GOOD = [call(), tool(), answer()]
+BLIND = [answer()]  # answers without looking
+LOOK3 = [call(), tool(), call(), tool(), call(), tool(), answer()]
+
+
+def scores(completion, ans="B", options=OPTIONS, cfg=None):
+    return score_completion(completion, ans, options, "What colour?", cfg)
+
+
+# ---------------------------------------------------------------------------------------------- good cases
+
+def test_good_rollout_scores_full():
+    s = scores(GOOD)
+    assert (s["accuracy"], s["format"], s["parsimony"], s["total"]) == (1.0, 1.0, 1.0, 1.0)
+    assert (s["tool_calls"], s["frames"]) == (1.0, 4.0)
+
+
+def test_plain_string_completion_and_raw_tool_call_text():
+    raw = f"<think>look</think>\n{render_tool_call('crop_video', CROP)}"
+    assert format_problems([final(raw), tool(), answer()]) == []  # unparsed tool-call text reads the same
+    assert accuracy_reward(["<think>x</think><answer>B</answer>"], answer=["B"], options=[OPTIONS]) == [1.0]
+
+
+def test_mc_exact_option_match():
+    got = accuracy_reward([[answer(a)] for a in ("B", "(B)", "b.", "B. green", "green", "B. red", "A or B", "A B C D")],
+                          answer=["B"] * 8, options=[OPTIONS] * 8)
+    assert got == [1, 1, 1, 1, 1, 0, 0, 0]
+
+
+def test_oe_rule_judge():
+    j = RuleJudge()
+    assert j("Green.", "green") == 1.0 and j("it turns green", "green") == 1.0 and j("grey", "gray") == 1.0
+    assert j("two", "2") == 1.0 and j("twice", "2") == 1.0 and j("3", "2") == 0.0
+    assert j("at 2.4 s", "at about 2.3 s") == 1.0 and j("at about 4.1 s", "at about 2.3 s") == 0.0
+    assert j("yes, through the left edge", "yes, through the left edge") == 1.0
+    assert j("no, it stays in the frame", "yes, through the left edge") == 0.0
+    assert j("the blue square", "the blue square") == 1.0 and j("the red square", "the blue square") == 0.0
+    oe = accuracy_reward([[answer("It becomes green")], [answer("red")]], answer=["green"] * 2, options=[None, None])
+    assert oe == [1.0, 0.0]
+
+
+# ---------------------------------------------------------------------------------------------- adversarial cases
+
+def test_answer_without_looking_is_not_paid_more_than_looking_once():
+    blind, once, thrice = scores(BLIND), scores(GOOD), scores(LOOK3)
+    assert blind["total"] == once["total"] == 1.0  # the floor: the first call is free
+    assert thrice["parsimony"] == pytest.approx(0.6) and thrice["total"] < once["total"]
+    wrong_blind = scores([answer("A")])
+    assert wrong_blind["accuracy"] == 0.0 and wrong_blind["parsimony"] == 0.0  # fast guessing earns no parsimony
+    assert wrong_blind["total"] == pytest.approx(0.15)  # only format
+
+
+def test_many_answers_earn_nothing():
+    spam = [call(), tool(), final("<think>hedge</think><answer>A</answer><answer>B</answer><answer>C</answer>")]
+    s = scores(spam)
+    assert s["accuracy"] == 0.0 and s["format"] == 0.0 and s["total"] == 0.0
+    assert any("answers" in p for p in format_problems(spam))
+    across_turns = [call(extra="<answer>B</answer>"), tool(), answer("B")]  # an early answer plus a final one
+    assert final_answer(across_turns) is None and scores(across_turns)["total"] == 0.0
+    assert any("together with a tool call" in p for p in format_problems(across_turns))
+
+
+def test_answer_inside_a_tool_call():
+    hidden = [final('<think>x</think><tool_call>\n<answer>B</answer>\n</tool_call>')]
+    assert final_answer(hidden) is None and accuracy_reward([hidden], answer=["B"], options=[OPTIONS]) == [0.0]
+    assert any("inside a tool call" in p for p in format_problems(hidden))
+    # as a JSON argument: TRL calls crop_video(answer="B"), the call fails, the episode ends on the tool turn
+    as_arg = [call(args={"answer": "B"}), tool(error="{'error': \"crop_video() got an unexpected keyword argument 'answer'\"}")]
+    s = scores(as_arg)
+    assert s["accuracy"] == 0.0 and s["format"] == 0.0
+    assert any("failed" in p for p in format_problems(as_arg))
+    # an answer hidden in the tool call, then a proper answer: two answers -> nothing
+    both = [final('<think>x</think><tool_call>{"name": "crop_video", "arguments": {"start_time": 0, "end_time": 1}}'
+                  '<answer>B</answer></tool_call>'), tool(), answer("B")]
+    assert scores(both)["format"] == 0.0
+
+
+@pytest.mark.parametrize("completion, problem", [
+    ([final("<answer>B</answer>")], "does not start with <think>"),
+    ([final("<think>a</think><think>b</think><answer>B</answer>")], "more than one <think>"),
+    ([final("<think>a</think><answer>B</answer> and also C")], "text after </answer>"),
+    ([final("Sure! <think>a</think><answer>B</answer>")], "does not start"),
+    ([final("<think>a</think>hmm<answer>B</answer>")], "text outside the tags"),
+    ([final("<think>a</think>I think B")], "neither a tool call nor an <answer>"),
+    ([call(), tool()], "ends on a tool call"),
+    ([call(name="zoom"), tool(error="{'error': 'Tool zoom not found.'}"), answer()], "unknown tool"),
+    ([final('<think>a</think><tool_call>{"name": "crop_video", "arguments": {"start_time": 1,</tool_call>'), tool(), answer()],
+     "not strict JSON"),
+    ([final("<think>a</think><tool_call>{'name': 'crop_video', 'arguments': {}}</tool_call>"), tool(), answer()],
+     "not strict JSON"),
+    ([final(f"<think>a</think>{render_tool_call('crop_video', CROP)}{render_tool_call('view_visual_prompt', {})}"),
+      tool(), tool(), answer()], "2 tool calls"),
+    ([final("<think>a</think><answer>B")], "not closed"),
+    ([], "no assistant turn"),
+])
+def test_format_catches(completion, problem):
+    probs = format_problems(completion)
+    assert any(problem in p for p in probs), probs
+    assert format_reward([completion]) == [0.0]
+
+
+def test_tool_errors_from_bad_times_are_not_format_errors():
+    """A well-formed call with a time range outside the video is a semantic mistake, not a format one."""
+    bad_range = [call(args={"start_time": 9.0, "end_time": 20.0}),
+                 {"role": "tool", "content": [{"type": "text", "text": "Error: start_time 9 is outside the video"}]},
+                 answer()]
+    assert format_problems(bad_range) == []
+
+
+# ---------------------------------------------------------------------------------------------- parsimony knobs
+
+def test_parsimony_weights_and_floor():
+    comps, kw = [BLIND, GOOD, LOOK3], dict(answer=["B"] * 3, options=[OPTIONS] * 3)
+    assert parsimony_reward(comps, **kw) == pytest.approx([1.0, 1.0, 0.6])
+    assert parsimony_reward(comps, **kw, free_calls=0) == pytest.approx([1.0, 0.8, 0.4])  # no floor: blind wins
+    assert parsimony_reward(comps, **kw, frame_penalty=0.05, free_frames=4) == pytest.approx([1.0, 1.0, 0.2])
+    assert parsimony_reward([[answer("A")]], answer=["B"], options=[OPTIONS], needs_correct=False) == [1.0]
+    assert count_tool_use(LOOK3) == (3, 12)
+
+
+def test_trl_signature_and_weights():
+    cfg = RewardConfig(accuracy_weight=0.7, format_weight=0.2, parsimony_weight=0.1)
+    funcs, weights = make_reward_funcs(cfg)
+    assert [f.__name__ for f in funcs] == ["accuracy", "format", "parsimony"] and weights == [0.7, 0.2, 0.1]
+    kwargs = dict(prompts=[[]] * 2, completion_ids=[[1], [2]], answer=["B", "green"], options=[OPTIONS, None],
+                  question=["q", "q"], sample=["{}", "{}"], environments=[None, None], trainer_state=None,
+                  log_metric=lambda *a: None, log_extra=lambda *a: None)
+    outs = [f(completions=[GOOD, [answer("green")]], **kwargs) for f in funcs]
+    assert outs == [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+    assert scores(GOOD, cfg=cfg)["total"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------- LLM judge
+
+class _Endpoint(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Endpoint.seen.append(body)
+        prompt = body["messages"][0]["content"]
+        verdict = "Yes." if "Candidate answer: emerald" in prompt else "No"
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_llm_judge_openai_compatible_endpoint():
+    server = HTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        judge = make_judge(f"http://127.0.0.1:{server.server_port}/v1#judge-model")
+        assert judge("emerald", "green", "What colour?") == 1.0 and judge("red", "green") == 0.0
+        assert judge("emerald", "green", "What colour?") == 1.0 and len(_Endpoint.seen) == 2  # cached
+        assert _Endpoint.seen[0]["model"] == "judge-model"
+        got = accuracy_reward([[answer("emerald")]], answer=["green"], options=[None], question=["What colour?"],
+                              judge=judge)
+        assert got == [1.0]
+    finally:
+        server.shutdown()
+
+
+def test_llm_judge_falls_back_to_rules_on_unclear_replies():
+    judge = LLMJudge(lambda prompt: "hmm, maybe")
+    assert judge("green", "green") == 1.0 and judge("red", "green") == 0.0
+
+
+def test_llm_judge_local_model_runs():
+    """Any local chat model can judge; the tiny model's reply is noise, so the verdict falls back to the rules."""
+    from seekerlite.models import ensure_tiny_model
+
+    judge = make_judge(f"local:{ensure_tiny_model()}")
+    assert judge("green", "green") in (0.0, 1.0)
+
+
+def test_unknown_judge_spec():
+    with pytest.raises(ValueError, match="unknown judge"):
+        make_judge("gpt")
