@@ -113,7 +113,14 @@ def report(rows: dict, args: argparse.Namespace, seconds: float) -> str:
            + (f" --sft-dir {args.sft_dir}" if args.sft_dir else f" --sft-max-steps {args.sft_max_steps}")
            + (f" --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"))
     if args.sft_dir:
-        sft_line = f"SFT start: the existing SFT output `{args.sft_dir}` (shared by every GRPO seed)."
+        sft_line = f"SFT start: the existing SFT output `{args.sft_dir}` (shared by every GRPO seed)"
+        info = Path(args.sft_dir) / "summary.json"
+        if info.exists():
+            s = json.loads(info.read_text())
+            sft_line += (f": {s['steps']} steps x batch 2 on {s['episodes']} oracle episodes of toy world 0, "
+                         f"backend `{s['backend']}`, {s['seconds']:.0f} s, loss (mean over the logging window) "
+                         f"{s['loss_first']:.3f} -> {s['loss_last']:.3f}")
+        sft_line += "."
     else:
         s = rows["_sft"][min(rows["_sft"])]
         sft_line = (f"SFT start: {'one SFT per seed' if args.sft_per_seed else 'one SFT run (seed 0), shared by every GRPO seed'}"

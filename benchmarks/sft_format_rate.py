@@ -86,7 +86,7 @@ def main() -> None:
     loss_png = out.with_name(out.stem + "_loss.png")
     shutil.copy(work / "run" / "loss.png", loss_png)
     params = json.loads((Path(base_student.model_path) / "seekerlite_build.json").read_text())["params"]
-    cmd = (f"python benchmarks/sft_format_rate.py --max-steps {a.max_steps}" + (f" --lora-r {a.lora_r}" if a.lora_r else "")
+    cmd = (f".venv/bin/python benchmarks/sft_format_rate.py --max-steps {a.max_steps}" + (f" --lora-r {a.lora_r}" if a.lora_r else "")
            + (f" --threads {a.threads}" if a.threads else "") + f" --eval-samples {a.eval_samples}" + (f" --toy-clips {a.toy_clips}" if a.toy_clips != 8 else "")
            + (f" --lr {a.lr:g}" if a.lr != SFTRunConfig.learning_rate else "") + (f" --work {a.work}" if a.work else ""))
     weights = "all weights trained" if a.lora_r is None else f"LoRA r={a.lora_r}"

@@ -43,7 +43,7 @@ class DemoConfig:
     seed: int = 0  # seeds the toy worlds, training and the evaluation
     pipeline: str = "demo"  # pipeline config: "demo" (seekerlite/configs/pipeline_demo.json) or a JSON path
     quick: bool = False  # a smaller pipeline and shorter training: the same path in a few minutes (tests use it)
-    sft_epochs: float = 5.0  # passes over the pipeline's SFT trajectories
+    sft_epochs: float = 8.0  # passes over the pipeline's SFT trajectories (~280 steps: the format is learned by ~250)
     sft_lr: float = 5e-3  # high for the random-init tiny model; ~1e-4 with LoRA on a real checkpoint
     lora_r: int | None = None  # None: train every weight (right for the tiny random model); 16 for real checkpoints
     grpo_steps: int = 30  # GRPO optimizer steps (~4 s each for the tiny model on 2 CPU cores)
@@ -108,7 +108,6 @@ def _masklets_of(samples: list[Sample]) -> list:
 def pipeline_config(cfg: DemoConfig) -> Any:
     """The pipeline's settings: the demo config, or (quick) 2 toy clips, the hand-made masklets, no model scorer."""
     from seekerlite.pipeline import load_config
-
     from seekerlite.policies import EpisodeConfig
 
     pc = load_config(cfg.pipeline)
@@ -217,12 +216,12 @@ def _pipeline(out: Path, cfg: DemoConfig) -> None:
     _save(plot_funnel(counts), out / "figures" / "pipeline_funnel.png")
     rendered = load_jsonl(run / "stage4_render.jsonl")
     picks, seen = [], set()
-    for s in rendered:  # one sample per prompt type, real footage first
+    for s in sorted(rendered, key=lambda s: s.provenance.get("input") == "toyworld"):  # real footage first
         vp = s.visual_prompt
-        if vp.image_path and vp.prompt_type not in seen:
+        if vp.image_path and vp.prompt_type not in seen:  # one sample per prompt type
             seen.add(vp.prompt_type)
             picks.append(s)
-    picks = sorted(picks, key=lambda s: s.provenance.get("input") == "toyworld")[:8]
+    picks = picks[:8]
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
     for ax in axes.flat:
         ax.axis("off")

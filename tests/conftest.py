@@ -1,6 +1,7 @@
 """Shared fixtures: real sample data paths and a small toy-world dataset built once per test session."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,35 @@ def execute_notebook(name: str, timeout: int = 600) -> "object":
 def notebook_images(nb) -> int:
     """How many PNG outputs a executed notebook produced (figures that were actually drawn)."""
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+@contextmanager
+def fake_openai_server(reply):
+    """A local stand-in for an OpenAI-compatible chat endpoint: ``reply(body) -> assistant message dict`` answers
+    each POST Yields (base URL such as http://127.0.0.1:PORT/v1, the list of request bodies received)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            bodies.append(body)
+            data = json.dumps({"choices": [{"message": reply(body)}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1", bodies
+    finally:
+        server.shutdown()

@@ -3,7 +3,6 @@ one (no duplicate, no lost record), torn lines are repaired, counts add up, and 
 
 from __future__ import annotations
 
-import filecmp
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from conftest import SAMPLE_DATA
 
 from seekerlite.pipeline.cli import main_pipeline
 from seekerlite.pipeline.curate import CurateConfig
-from seekerlite.pipeline.resume import STAGES, StageFiles, _repair_tail
+from seekerlite.pipeline.resume import STAGES, StageFiles, _repair_tail, compare_runs
 from seekerlite.pipeline.runner import (
     PipelineConfig,
     SourceConfig,
@@ -65,15 +64,6 @@ def reference_run(small_config, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "run"
     run_pipeline(small_config[0], out, progress=False)
     return out
-
-
-def compare_runs(a: Path, b: Path) -> list[str]:
-    """Files that differ or exist in only one run (stage timing files excluded)."""
-    def files(root: Path) -> set[str]:
-        return {str(p.relative_to(root)) for p in root.rglob("*")
-                if p.is_file() and not p.name.endswith((".done.json", "counts.json"))}
-    fa, fb = files(a), files(b)
-    return sorted((fa ^ fb) | {f for f in fa & fb if not filecmp.cmp(a / f, b / f, shallow=False)})
 
 
 def test_reference_run_counts_and_outputs(reference_run):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fake_openai_server
 from PIL import Image
 
 from seekerlite.pipeline.curate import (
@@ -315,35 +314,19 @@ def test_openai_compatible_teacher(toy_dataset):
     """A local stand-in for an OpenAI-compatible server: one tool call, then the answer."""
     samples, base = toy_dataset
     sample = next(s for s in samples if s.is_mc)
-    bodies = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            bodies.append(body)
-            if len(bodies) == 1:
-                msg = {"role": "assistant", "content": None, "reasoning_content": "Look at the start.",
-                       "tool_calls": [{"id": "x", "type": "function", "function": {
-                           "name": "crop_video", "arguments": json.dumps({"start_time": 0.0, "end_time": 2.0})}}]}
-            else:
-                msg = {"role": "assistant", "content": f"<think>Seen it.</think><answer>{sample.answer}</answer>"}
-            data = json.dumps({"choices": [{"message": msg}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    calls = []
 
-        def log_message(self, *args):
-            pass
+    def reply(body):  # one tool call, then the answer
+        calls.append(body)
+        if len(calls) == 1:
+            return {"role": "assistant", "content": None, "reasoning_content": "Look at the start.",
+                    "tool_calls": [{"id": "x", "type": "function", "function": {
+                        "name": "crop_video", "arguments": json.dumps({"start_time": 0.0, "end_time": 2.0})}}]}
+        return {"role": "assistant", "content": f"<think>Seen it.</think><answer>{sample.answer}</answer>"}
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/v1#some-vlm"
-        (o,) = synthesize_trajectories([sample], base, SynthConfig(teacher=url))
-    finally:
-        server.shutdown()
+    with fake_openai_server(reply) as (url, bodies):
+        (o,) = synthesize_trajectories([sample], base, SynthConfig(teacher=url + "#some-vlm"))
     assert o.kept, o.reasons
     assert o.info["teacher"] == "endpoint:some-vlm" and o.info["n_tool_calls"] == 1
     first, second = bodies

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
+from conftest import fake_openai_server
 
 from seekerlite.protocol import render_tool_call
 from seekerlite.train.rewards import (
-    LLMJudge, RewardConfig, RuleJudge, accuracy_reward, count_tool_use, final_answer, format_problems, format_reward,
-    make_judge, make_reward_funcs, parsimony_reward, score_completion,
+    LLMJudge,
+    RewardConfig,
+    RuleJudge,
+    accuracy_reward,
+    count_tool_use,
+    final_answer,
+    format_problems,
+    format_reward,
+    make_judge,
+    make_reward_funcs,
+    parsimony_reward,
+    score_completion,
 )
 
 OPTIONS = ["red", "green", "blue", "yellow"]
@@ -175,38 +182,20 @@ def test_trl_signature_and_weights():
 
 # ---------------------------------------------------------------------------------------------- LLM judge
 
-class _Endpoint(BaseHTTPRequestHandler):
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Endpoint.seen.append(body)
-        prompt = body["messages"][0]["content"]
-        verdict = "Yes." if "Candidate answer: emerald" in prompt else "No"
-        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _judge_reply(body):
+    verdict = "Yes." if "Candidate answer: emerald" in body["messages"][0]["content"] else "No"
+    return {"role": "assistant", "content": verdict}
 
 
 def test_llm_judge_openai_compatible_endpoint():
-    server = HTTPServer(("127.0.0.1", 0), _Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        judge = make_judge(f"http://127.0.0.1:{server.server_port}/v1#judge-model")
+    with fake_openai_server(_judge_reply) as (url, seen):
+        judge = make_judge(f"{url}#judge-model")
         assert judge("emerald", "green", "What colour?") == 1.0 and judge("red", "green") == 0.0
-        assert judge("emerald", "green", "What colour?") == 1.0 and len(_Endpoint.seen) == 2  # cached
-        assert _Endpoint.seen[0]["model"] == "judge-model"
+        assert judge("emerald", "green", "What colour?") == 1.0 and len(seen) == 2  # cached
+        assert seen[0]["model"] == "judge-model"
         got = accuracy_reward([[answer("emerald")]], answer=["green"], options=[None], question=["What colour?"],
                               judge=judge)
         assert got == [1.0]
-    finally:
-        server.shutdown()
 
 
 def test_llm_judge_falls_back_to_rules_on_unclear_replies():

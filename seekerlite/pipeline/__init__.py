@@ -26,6 +26,7 @@ from seekerlite.pipeline.resume import (
     Outcome,
     StageCounts,
     StageFiles,
+    compare_runs,
     run_stage,
 )
 from seekerlite.pipeline.runner import (
@@ -79,6 +80,7 @@ __all__ = [
     "Track",
     "VerifyConfig",
     "choose_frame",
+    "compare_runs",
     "curate_samples",
     "filter_samples",
     "format_counts",

@@ -18,6 +18,7 @@ records came before, so an interrupted run resumes to the same files as an unint
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
@@ -248,3 +249,14 @@ def clear_run(run_dir: str | os.PathLike) -> None:
         (run / name).unlink(missing_ok=True)
     for name in ("toyworld", "prompts", "sft"):
         shutil.rmtree(run / name, ignore_errors=True)
+
+
+def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> list[str]:
+    """Files (relative paths) that differ between two run folders or exist in only one; stage timing files
+    (``*.done.json``, ``counts.json``) are left out. ``[]``: the runs hold the same records, byte for byte."""
+    def files(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*")
+                if p.is_file() and not p.name.endswith((".done.json", "counts.json"))}
+    ra, rb = Path(a), Path(b)
+    fa, fb = files(ra), files(rb)
+    return sorted((fa ^ fb) | {f for f in fa & fb if not filecmp.cmp(ra / f, rb / f, shallow=False)})
