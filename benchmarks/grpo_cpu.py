@@ -1,14 +1,17 @@
 """GRPO on a CPU: does a few minutes of GRPO raise the held-out reward of the SFT'd tiny model? (>= 3 seeds)
 
-    .venv/bin/python benchmarks/grpo_cpu.py --threads 1            # ~25 min on 2 cores -> benchmarks/results/grpo_cpu.md
-    .venv/bin/python benchmarks/grpo_cpu.py --sft-dir runs/bench_sft/run --threads 1   # reuse an SFT output
+    .venv/bin/python benchmarks/grpo_cpu.py --threads 1            # SFT + 3 x GRPO, ~20 min on 2 busy cores
+    .venv/bin/python benchmarks/grpo_cpu.py --sft-dir runs/bench_sft/run --lr 1e-3 --threads 1   # reuse an SFT output
+    .venv/bin/python benchmarks/grpo_cpu.py --render-only --out runs/bench_grpo_cpu --also runs/other_run  # redraw
     .venv/bin/python benchmarks/grpo_cpu.py --seeds 0 --max-steps 10 --out /tmp/grpo_quick --report /tmp/grpo_quick.md
 
 One SFT (seekerlite.train.sft defaults: every weight of the tiny model on oracle episodes of toy world 0, for
---sft-max-steps steps; or an existing one with --sft-dir, or one per seed with --sft-per-seed). Per seed s: the SFT model's mean reward on held-out MC questions of toy world 1 (clips
-neither SFT nor GRPO trained on, 4 sampled episodes each, sampling seeded by s) -> GRPO (GRPORunConfig defaults,
-seed s, training clips of toy world 1) -> the same evaluation. Reported: mean +- sample std over seeds of the
-SFT start, after GRPO, and of the paired difference.
+--sft-max-steps steps; or an existing one with --sft-dir, or one per seed with --sft-per-seed). Per seed s: the
+SFT model's mean reward on held-out MC questions of toy world 1 (clips neither SFT nor GRPO trained on,
+--eval-rollouts sampled episodes each, sampling seeded by 1234 + s) -> GRPO (GRPORunConfig defaults but for
+--max-steps/--lr, seed s, training clips of toy world 1) -> the same evaluation. Reported: per seed every reward
+component before/after, and mean +- sample std (and min/max) over seeds of the SFT start, after GRPO, and of the
+paired difference. Runs write under --out (runs/ is git-ignored); rows.json there lets --render-only redraw.
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ def machine() -> str:
 
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at the end; Python {platform.python_version()}, "
             f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}; "
             f"CUDA: {'yes' if torch.cuda.is_available() else 'no'}")
+
+
+def fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def mean_sd(xs: list[float]) -> str:
@@ -103,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def report(rows: dict, args: argparse.Namespace, seconds: float) -> str:
-    seeds = sorted(s for s in rows if s != "_sft")
+    seeds = sorted(s for s in rows if not str(s).startswith("_"))
     r0 = rows[seeds[0]]
     cmd = (f".venv/bin/python benchmarks/grpo_cpu.py --seeds {' '.join(map(str, seeds))} --max-steps {args.max_steps} "
            f"--eval-samples {args.eval_samples} --eval-rollouts {args.eval_rollouts}"
@@ -119,15 +127,16 @@ def report(rows: dict, args: argparse.Namespace, seconds: float) -> str:
             s = json.loads(info.read_text())
             sft_line += (f": {s['steps']} steps x batch 2 on {s['episodes']} oracle episodes of toy world 0, "
                          f"backend `{s['backend']}`, {s['seconds']:.0f} s, loss (mean over the logging window) "
-                         f"{s['loss_first']:.3f} -> {s['loss_last']:.3f}")
+                         f"{fmt(s['loss_first'])} -> {fmt(s['loss_last'])}")
         sft_line += "."
     else:
         s = rows["_sft"][min(rows["_sft"])]
         sft_line = (f"SFT start: {'one SFT per seed' if args.sft_per_seed else 'one SFT run (seed 0), shared by every GRPO seed'}"
                     f": all weights, {s['steps']} steps x batch 2 on {s['episodes']} oracle episodes of toy world 0, "
-                    f"{s['seconds']:.0f} s, loss {s['loss_first']:.3f} -> {s['loss_last']:.3f}.")
+                    f"{s['seconds']:.0f} s, loss {fmt(s['loss_first'])} -> {fmt(s['loss_last'])}.")
     lines = ["# GRPO on a CPU: held-out reward of the tiny model, SFT start vs after GRPO", "",
-             f"Command: `{cmd}` (whole benchmark {seconds / 60:.1f} min wall).", "", f"Machine: {machine()}.", "",
+             f"Command: `{cmd}` (whole benchmark {seconds / 60:.1f} min wall).", "",
+             f"Machine: {rows.get('_meta', {}).get('machine') or machine()}.", "",
              "No GPU was lent to this session, so GRPO step time and peak memory on CUDA are not measured here.", "",
              sft_line, "",
              (f"GRPO per seed: all weights, {args.max_steps} optimizer steps, 8 rollouts per step (2 prompts x G=4), "
@@ -168,28 +177,75 @@ def report(rows: dict, args: argparse.Namespace, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_rows(path: Path) -> dict:
+    """rows.json with its seed keys back to ints."""
+    raw = json.loads(path.read_text())
+    return {(k if k.startswith("_") else int(k)): ({int(x): y for x, y in v.items()} if k == "_sft" else v)
+            for k, v in raw.items()}
+
+
+def other_run_line(out_dir: Path) -> str:
+    """One line on another run of this benchmark (its rows.json): settings, per-seed and mean +- sd total gain."""
+    rows = load_rows(out_dir / "rows.json")
+    seeds = sorted(s for s in rows if not str(s).startswith("_"))
+    a = rows.get("_meta", {}).get("args", {})
+    gains = [rows[s]["after"]["total"] - rows[s]["before"]["total"] for s in seeds]
+    r0 = rows[seeds[0]]
+    return (f"- `{out_dir.name}`: lr {r0['lr']:g}, {a.get('max_steps', '?')} steps, {r0['before']['n']:.0f} eval episodes "
+            f"per policy; total reward SFT start {mean_sd([rows[s]['before']['total'] for s in seeds])} -> after GRPO "
+            f"{mean_sd([rows[s]['after']['total'] for s in seeds])}; gain per seed "
+            + ", ".join(f"{s}: {g:+.3f}" for s, g in zip(seeds, gains))
+            + f"; **gain {mean_sd(gains)}** (min {min(gains):+.3f}, max {max(gains):+.3f}); tool calls per episode "
+            f"after GRPO {mean_sd([rows[s]['after']['tool_calls'] for s in seeds])}; report: `{a.get('report_name', '?')}`.")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--max-steps", type=int, default=40, help="GRPO optimizer steps per seed")
-    p.add_argument("--lr", type=float, default=None, help="GRPO learning rate (default: GRPORunConfig's)")
+    p.add_argument("--max-steps", type=int, default=20, help="GRPO optimizer steps per seed")
+    p.add_argument("--lr", type=float, default=None, help="GRPO learning rate (default: GRPORunConfig's, 1e-3)")
     p.add_argument("--eval-samples", type=int, default=24, help="held-out MC questions (at most what the split has)")
-    p.add_argument("--eval-rollouts", type=int, default=4, help="sampled episodes per held-out question")
+    p.add_argument("--eval-rollouts", type=int, default=8, help="sampled episodes per held-out question")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_grpo_cpu")
     p.add_argument("--sft-dir", default=None, help="an existing SFT output (merged model folder) to start from")
     p.add_argument("--sft-max-steps", type=int, default=150, help="steps of the SFT run when there is no --sft-dir")
     p.add_argument("--sft-per-seed", action="store_true", help="run one SFT per seed instead of one shared SFT")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a busy machine)")
     p.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "grpo_cpu.md")
+    p.add_argument("--render-only", action="store_true",
+                   help="train nothing: rewrite the report from OUT/rows.json (with the options stored there)")
+    p.add_argument("--also", type=Path, nargs="*", default=[],
+                   help="other OUT folders of this benchmark, summarised in one line each at the end of the report")
     args = p.parse_args()
     args.out = args.out.resolve()
-    if args.threads:
-        import torch
+    if args.render_only:
+        rows = load_rows(args.out / "rows.json")
+        for k, v in rows["_meta"]["args"].items():
+            if k not in ("report", "also", "render_only", "report_name"):
+                setattr(args, k, Path(v) if k == "out" else v)
+        seconds = rows["_meta"]["seconds"]
+    else:
+        if args.threads:
+            import torch
 
-        torch.set_num_threads(args.threads)
-    t0 = time.time()
-    rows = run(args)
-    text = report(rows, args, time.time() - t0)
+            torch.set_num_threads(args.threads)
+        t0 = time.time()
+        rows = run(args)
+        seconds = time.time() - t0
+        rows["_meta"] = {"seconds": seconds, "args": {k: (str(v) if isinstance(v, Path) else v)
+                                                       for k, v in vars(args).items() if k not in ("also",)}
+                         | {"report_name": args.report.name}, "machine": machine()}
+        (args.out / "rows.json").write_text(json.dumps(rows, indent=1, default=str))
+    text = report(rows, args, seconds)
+    if args.also:
+        text += "\n## Other runs of this benchmark (same SFT start, same held-out questions)\n\n" + "\n".join(
+            other_run_line(d.resolve()) for d in args.also) + "\n"
+    if args.render_only:
+        rel = lambda d: d.resolve().relative_to(ROOT) if d.resolve().is_relative_to(ROOT) else d
+        text += (f"\nThis report was redrawn from `{rel(args.out)}/rows.json` without training: `.venv/bin/python "
+                 f"benchmarks/grpo_cpu.py --render-only --out {rel(args.out)}"
+                 + (" --also " + " ".join(str(rel(d)) for d in args.also) if args.also else "")
+                 + f" --report {rel(args.report)}`.\n")
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(text + "\n" + NOTES)
     print(text)
@@ -197,14 +253,19 @@ def main() -> int:
 
 
 NOTES = """## What this shows, honestly
-- The tiny model (1.2 M parameters, random init, one SFT pass on oracle episodes) cannot read the video: its
-  frames are 128 x 128 at most and its vision tower was never pre-trained. What GRPO improves here is the *form* of
-  the episode: replies that follow `think (tool_call think)* answer`, answers that are an option letter (the SFT
-  data mixes MC letters and OE phrases, so the SFT model often answers an MC question with a phrase), and the
-  chance-level accuracy that a valid letter brings (1/4 per question). Accuracy above 0.25 would mean more than that.
+- The tiny model (1.2 M parameters, random init, SFT on oracle episodes) cannot read the video: its frames are
+  128 x 128 at most and its vision tower was never pre-trained, so accuracy above chance (0.25 on 4-option MC)
+  is not expected. What GRPO improves here is the *form* of the episode. Sampled at temperature 1 (as GRPO samples),
+  the SFT start breaks the grammar `think (tool_call think)* answer` in over half of its episodes (text outside
+  the tags, a reply without `<think>`, no final `<answer>`; when it does answer, it answers with a letter), so its
+  accuracy sits below chance. Episodes that end with one valid letter raise format, accuracy (towards 0.25) and
+  parsimony together.
 - Parsimony moves with accuracy because it is paid only for correct answers.
-- The held-out means are over a few dozen sampled episodes per policy: differences of a few hundredths are noise;
-  the paired difference over seeds is the number to read.
+- Watch `tool_calls`: answering at once without looking earns full format and parsimony and chance accuracy, so a
+  policy can raise the reward by no longer calling tools; a seed whose tool calls fall to 0 has learned exactly that.
+- The held-out means are over a few dozen to two hundred sampled episodes per policy: the spread of the SFT start
+  over seeds (only the evaluation sampling differs) shows the evaluation noise; the paired gain over seeds is the
+  number to read.
 - Timings are wall-clock on a shared 2-core machine (other jobs were running); treat them as upper bounds.
 """
 

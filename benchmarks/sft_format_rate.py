@@ -22,7 +22,12 @@ from pathlib import Path
 import torch
 
 from seekerlite.models import TINY_MODEL_ID, load_student
-from seekerlite.train.sft import SFTRunConfig, evaluate_format, toy_eval_samples, train_sft
+from seekerlite.train.sft import (
+    SFTRunConfig,
+    evaluate_format,
+    toy_eval_samples,
+    train_sft,
+)
 
 
 def machine() -> str:

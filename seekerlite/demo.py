@@ -10,7 +10,7 @@ The steps (each is skipped on a re-run when it finished before, so an interrupte
     3. episodes      the oracle and a random policy in the tool environment                -> episodes/
     4. pipeline      the four data stages on toy world + real clips -> SFT and RL data     -> pipeline/
     5. sft           cold-start SFT of the student on the pipeline's oracle trajectories   -> sft/
-    6. grpo          agentic GRPO from the SFT weights on the pipeline's curated RL samples -> grpo/
+    6. grpo          agentic GRPO from the SFT weights on the pipeline's curated RL samples (MC) -> grpo/
     7. eval          base / SFT / GRPO (+ oracle and a no-tool guesser) on a held-out toy world -> eval/
     8. report        report.md + a self-contained report.html (every figure inlined)
 """
@@ -47,7 +47,8 @@ class DemoConfig:
     sft_lr: float = 5e-3  # high for the random-init tiny model; ~1e-4 with LoRA on a real checkpoint
     lora_r: int | None = None  # None: train every weight (right for the tiny random model); 16 for real checkpoints
     grpo_steps: int = 30  # GRPO optimizer steps (~4 s each for the tiny model on 2 CPU cores)
-    grpo_lr: float = 3e-4  # ~1e-5 with LoRA on a real checkpoint
+    grpo_form: str = "mc"  # RL questions trained on: "mc" | "oe" | "both" (OE gives the tiny model ~no accuracy signal)
+    grpo_lr: float = 1e-3  # the tiny model (benchmarks/results/grpo_cpu.md); ~1e-5 with LoRA on a real checkpoint
     grpo_eval_samples: int = 16  # held-out RL samples GRPO scores before/after (reward components)
     eval_clips: int = 2  # clips of the held-out evaluation toy world (about 11 questions each)
     eval_world_seed: int = 7  # not the pipeline's (0): no evaluation clip was trained on
@@ -254,7 +255,7 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
     from seekerlite.train.grpo import GRPORunConfig, train_grpo
 
     g = GRPORunConfig(model_id=cfg.model_id, init_from=str(out / "sft"), lora_r=cfg.lora_r,
-                      data=str(out / "pipeline" / "rl.jsonl"), form="both", output_dir=str(out / "grpo"),
+                      data=str(out / "pipeline" / "rl.jsonl"), form=cfg.grpo_form, output_dir=str(out / "grpo"),
                       max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr, seed=cfg.seed, save_steps=10_000,
                       eval_samples=cfg.grpo_eval_samples)
     summary = train_grpo(g)
