@@ -38,6 +38,14 @@ class Interrupt(Exception):
     """Stands for a crash or a Ctrl-C in the middle of a stage."""
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="demo")
@@ -71,7 +79,7 @@ def main() -> None:
 
     lines = [
         "# The demo pipeline on a CPU: time per stage, and resume after interrupts", "",
-        f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), no GPU, torch "
+        f"Machine: {os.cpu_count()} CPU cores ({cpu_name()}), no GPU, torch "
         f"{torch.__version__}, Python {platform.python_version()}; 1-min load average {load:.1f} at the start "
         "(other jobs may share the cores: times are upper bounds).",
         f"Command: `python benchmarks/pipeline_demo.py --config {a.config}`.", "",
