@@ -114,6 +114,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+# Commands with their own parsers (`seekerlite <cmd> --help` documents their flags).
+DELEGATED = {"pipeline": "run the four data stages, SFT synthesis and RL curation (run/status/step)",
+             "track": "track one instance through a video from a box (SAM2 or OpenCV)",
+             "sft": "QLoRA/LoRA cold-start SFT on multi-turn tool trajectories",
+             "grpo": "agentic GRPO in the video environment (or the MC-vs-OE experiment)"}
+
+
 def _delegate(name: str):
     """A command function that hands the rest of the command line to the module that owns `name`."""
     def run(a: argparse.Namespace) -> int:
@@ -176,22 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(s)
     s.set_defaults(fn=run_eval_cli)
 
-    # Commands with their own parsers (the flags are documented by `seekerlite <cmd> --help`).
-    for name, help_ in (("pipeline", "run the four data stages, SFT synthesis and RL curation (run/status/step)"),
-                        ("track", "track one instance through a video from a box (SAM2 or OpenCV)"),
-                        ("sft", "QLoRA/LoRA cold-start SFT on multi-turn tool trajectories"),
-                        ("grpo", "agentic GRPO in the video environment (or the MC-vs-OE experiment)")):
-        s = sub.add_parser(name, help=help_, add_help=False)
-        s.add_argument("rest", nargs=argparse.REMAINDER)
-        s.set_defaults(fn=_delegate(name))
+    for name, help_ in DELEGATED.items():  # listed for --help; `main` hands their flags to their own parsers
+        sub.add_parser(name, help=help_, add_help=False)
 
     s = sub.add_parser("build-tiny-model", help="build the embedded tiny Qwen3-VL into the cache")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(fn=cmd_build_tiny)
     return p
-
-
-DELEGATED = ("pipeline", "track", "sft", "grpo")
 
 
 def main(argv: list[str] | None = None) -> int:

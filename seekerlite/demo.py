@@ -166,7 +166,8 @@ def _figures(out: Path, cfg: DemoConfig, toy: list[Sample], toy_base: Path) -> N
     with open_video(resolve_path(s.video_path, real_base)) as r:
         idx = [i for i in (s.visual_prompt.frame_index + k * 10 for k in range(4)) if i < r.num_frames]
         frames = [r.get_frame(i) for i in idx]
-        boxes = [[m.box_at(i) for m in _masklets_of(real)] for i in idx]
+        masklets = _masklets_of(real)
+        boxes = [[m.box_at(i) for m in masklets] for i in idx]
         _save(show_masklets([f.image for f in frames], [[None] * len(b) for b in boxes], boxes,
                             [f"t={f.timestamp:.1f}s" for f in frames]), figs / "real_annotations.png")
         vp = s.visual_prompt

@@ -51,8 +51,8 @@ class EvalConfig:
     policy: str = "tiny"  # see POLICY_HELP (ignored when `evaluate` is given a Policy object)
     base_model: str | None = None  # base of an adapter folder, when not the one its adapter_config.json records
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # tool budgets, frame sizes, max turns
-    judge: str = "rule"  # OE scoring: "rule" (string rules) or "llm" (a judge model; needs train/rewards.py)
-    judge_model: str | None = None  # model id/folder for judge="llm"
+    judge: str = "rule"  # OE scoring: "rule" (string rules) or "llm" (a judge model)
+    judge_model: str | None = None  # judge="llm": a model folder/id or an http(s)://host/v1#model endpoint
     n_bootstrap: int = 1000  # bootstrap resamples per confidence interval; 0 skips the intervals
     seed: int = 0  # seeds policies, the bootstrap and the max_samples subset
     max_samples: int | None = None  # evaluate a seeded random subset of this size (order kept); None = all
@@ -149,7 +149,7 @@ class Scorer:
     def __init__(self, judge: str = "rule", judge_model: str | None = None, custom: Any = None) -> None:
         from seekerlite.train.rewards import make_judge
 
-        self.custom, self.judge = custom, None
+        self.custom = custom
         if custom is not None:
             self.note = f"OE answers scored by {getattr(custom, '__name__', type(custom).__name__)}"
             return
@@ -171,9 +171,7 @@ class Scorer:
             return answer_is_correct(sample, answer)
         if self.custom is not None:
             return bool(self.custom(sample, answer))
-        if self.judge is not None:
-            return float(self.judge(answer, sample.answer, sample.question)) >= 0.5
-        return answer_is_correct(sample, answer)
+        return float(self.judge(answer, sample.answer, sample.question)) >= 0.5
 
 
 # ----------------------------------------------------------------------------------------------- policies

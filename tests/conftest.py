@@ -65,6 +65,11 @@ def execute_notebook(name: str, timeout: int = 600) -> "object":
     return nb
 
 
+def notebook_text(nb) -> str:
+    """Everything an executed notebook printed (its code cells' text outputs), joined."""
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
 def notebook_images(nb) -> int:
     """How many PNG outputs a executed notebook produced (figures that were actually drawn)."""
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))

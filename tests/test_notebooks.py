@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import execute_notebook, notebook_images
+from conftest import execute_notebook, notebook_images, notebook_text
 
 
 @pytest.mark.slow
@@ -15,5 +15,5 @@ def test_quickstart_notebook():
 def test_tool_environment_notebook():
     nb = execute_notebook("02_tool_environment.ipynb", timeout=600)
     assert notebook_images(nb) >= 4
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    text = notebook_text(nb)
     assert "oracle  accuracy 1.00" in text

@@ -31,6 +31,7 @@ from seekerlite.env import EnvConfig, VideoSeekerEnv, opening_messages
 from seekerlite.models import TINY_MODEL_ID
 from seekerlite.schema import Sample
 from seekerlite.train.rewards import RewardConfig, make_judge, make_reward_funcs, score_completion
+from seekerlite.train.sft import latest_checkpoint
 
 
 @dataclass
@@ -170,11 +171,12 @@ def prepare_init_model(cfg: GRPORunConfig) -> str:
     return str(out)
 
 
-def load_policy(cfg: GRPORunConfig) -> Any:
-    """The student to train: the starting weights with a fresh LoRA (``lora_r``) or all weights trainable."""
+def load_policy(cfg: GRPORunConfig, path: str | None = None) -> Any:
+    """The student to train: the starting weights (``path``, default ``prepare_init_model(cfg)``) with a fresh
+    LoRA (``lora_r``) or all weights trainable."""
     from seekerlite.models import LoraSettings, load_student
 
-    path = prepare_init_model(cfg)
+    path = path or prepare_init_model(cfg)
     if cfg.lora_r is None:
         student = load_student(path, lora=None, load_in_4bit=False, seed=cfg.seed)
         student.model.train().requires_grad_(True)
@@ -231,11 +233,6 @@ def with_episode_stats(reward_func: Any) -> Any:
     return wrapped
 
 
-def _latest_checkpoint(out: str) -> str | None:
-    cks = sorted(Path(out).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return str(cks[-1]) if cks else None
-
-
 def train_grpo(cfg: GRPORunConfig, eval_sets: dict[str, list[Sample]] | None = None, evaluate_before: bool = True,
                plot: bool = True) -> dict[str, Any]:
     """Run GRPO end to end; writes output_dir/{checkpoint-*, adapter/ (or model/), log_history.json, curves.png,
@@ -261,11 +258,12 @@ def train_grpo(cfg: GRPORunConfig, eval_sets: dict[str, list[Sample]] | None = N
     if eval_sets is None:
         eval_sets = {"held_out": [s for s in held_out if _form_ok(s, cfg.form)][: cfg.eval_samples]}
     eval_sets = {k: v for k, v in eval_sets.items() if v}
-    student = load_policy(cfg)
-    summary: dict[str, Any] = {"config": asdict(cfg), "init_path": prepare_init_model(cfg), "n_train": len(train),
+    init_path = prepare_init_model(cfg)
+    student = load_policy(cfg, init_path)
+    summary: dict[str, Any] = {"config": asdict(cfg), "init_path": init_path, "n_train": len(train),
                                "n_eval": {k: len(v) for k, v in eval_sets.items()}}
     (out / "run_config.json").write_text(json.dumps(summary["config"] | {"init_path": summary["init_path"]}, indent=1))
-    resume = _latest_checkpoint(cfg.output_dir) if cfg.resume_from_checkpoint == "latest" else cfg.resume_from_checkpoint
+    resume = latest_checkpoint(cfg.output_dir) if cfg.resume_from_checkpoint == "latest" else cfg.resume_from_checkpoint
     if evaluate_before and not resume:
         summary["before"] = {k: evaluate(student.model, student.processor, v, base, cfg, seed=1234 + cfg.seed)
                              for k, v in eval_sets.items()}
