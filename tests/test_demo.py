@@ -59,3 +59,14 @@ def test_second_run_reuses_finished_steps(demo_run, capsys):
     printed = capsys.readouterr().out
     assert all(f"[demo] {s}: done before, reused" in printed for s in STEPS)
     assert (demo_run / "sft" / "summary.json").read_text() == before
+
+
+def test_a_folder_from_other_settings_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "demo_config.json").write_text(json.dumps({"out": str(out), "seed": 123}))
+    (out / "keep.txt").write_text("earlier work")
+    assert main(["demo", "--quick", "--out", str(out)]) == 2  # a clear error, not a crash
+    assert "holds a demo run with other settings" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["demo_config.json", "keep.txt"]  # nothing run, nothing lost
+    assert json.loads((out / "demo_config.json").read_text())["seed"] == 123
