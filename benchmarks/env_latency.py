@@ -3,7 +3,8 @@
 Latency of one `crop_video` step of VideoSeekerEnv (decode + crop + resize + content parts), median and p95,
 on the real sample clips and a toy-world clip. Each episode is reset before its calls (a fresh reader and an
 empty frame cache), calls are random windows of 1-6 s, half of them with a random region; EnvConfig defaults
-(4-8 frames per call at 1 fps, 336x336 pixel budget). Writes a markdown table with the machine's description.
+(frames_per_call and min_frames_per_call frames per call at 1 fps, 336x336 pixel budget), with no cap on tool
+rounds or total frames. Writes a markdown table with the machine's description.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from seekerlite import SAMPLE_DATA
-from seekerlite.env import EnvConfig, VideoSeekerEnv
+from seekerlite.config import EnvConfig
+from seekerlite.env import VideoSeekerEnv
 from seekerlite.schema import Sample
 
 
@@ -33,7 +35,7 @@ def machine() -> str:
 def bench(video: Path, calls: int, seed: int = 0) -> dict:
     rng = random.Random(seed)
     sample = Sample(id="bench", video_path=str(video), question="What is the marked object doing?", answer="x")
-    env = VideoSeekerEnv(EnvConfig(max_tool_calls=10**6, max_total_frames=10**6))
+    env = VideoSeekerEnv(EnvConfig(max_tool_rounds=10**6, max_total_frames=10**6))
     env.reset(sample=sample)
     dur = env.video_info.duration
     times, frames = [], []
@@ -51,7 +53,7 @@ def bench(video: Path, calls: int, seed: int = 0) -> dict:
         times.append(time.perf_counter() - start)
         frames.append(sum(p["type"] == "image" for p in parts))
     ms = np.array(times) * 1000
-    return {"video": video.name, "backend": env._reader.backend, "size": f"{env.video_info.width}x{env.video_info.height}",
+    return {"video": video.name, "backend": env.reader.backend, "size": f"{env.video_info.width}x{env.video_info.height}",
             "calls": calls, "frames/call": statistics.mean(frames), "median_ms": float(np.median(ms)),
             "p95_ms": float(np.percentile(ms, 95))}
 
@@ -61,7 +63,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=60)
     ap.add_argument("--out", default="benchmarks/results/env_latency.md")
     a = ap.parse_args()
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
+    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
     toy_dir = Path(tempfile.mkdtemp())
     generate_dataset(toy_dir, n_clips=1, seed=0, config=ToyWorldConfig(duration=10.0))

@@ -72,17 +72,18 @@ def run(args: argparse.Namespace) -> dict:
             name = f"sft_seed{seed}" if args.sft_per_seed else "sft"
             sft = train_sft(SFTRunConfig(output_dir=str(out / name), seed=seed if args.sft_per_seed else 0,
                                          data=sft_data, max_steps=args.sft_max_steps, save_steps=10**9))
-            sft_data, sft_dir = sft["data"], sft["model_dir"]  # the same oracle episodes for every SFT
+            sft_data, sft_dir = sft["data"], sft["output_dir"]  # the same oracle episodes for every SFT; its run folder
             rows.setdefault("_sft", {})[seed] = {k: sft[k] for k in ("steps", "seconds", "loss_first", "loss_last",
-                                                                     "episodes", "model_dir")}
+                                                                     "episodes")} | {"model_dir": sft["output_dir"]}
             t_sft = time.time() - t0
-        cfg = GRPORunConfig(init_from=sft_dir, seed=seed, output_dir=str(out / f"grpo_seed{seed}"),
-                            max_steps=args.max_steps, eval_samples=args.eval_samples, eval_rollouts=args.eval_rollouts)
+        cfg = GRPORunConfig.for_model(str(sft_dir), seed=seed, output_dir=str(out / f"grpo_seed{seed}"),
+                                      max_steps=args.max_steps, eval_samples=args.eval_samples,
+                                      eval_rollouts=args.eval_rollouts)  # env and student from the SFT run.json
         if args.lr is not None:
             cfg.learning_rate = args.lr
         toy = out / "toy_grpo"
         if not (toy / "samples.jsonl").exists():  # generate the GRPO toy world (seed 1) once, where every run reads it
-            from seekerlite.synth import ToyWorldConfig, generate_dataset
+            from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
             generate_dataset(toy, n_clips=cfg.toy_clips, seed=cfg.toy_seed, config=ToyWorldConfig(seed=cfg.toy_seed))
         cfg.data = str(toy / "samples.jsonl")
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
                                    if key == "reward" or key.startswith(("rewards/", "episode/")) or key == "kl"}),
             "train_reward_first": statistics.fmean(h["reward"] for h in logged[:k]) if logged else None,
             "train_reward_last": statistics.fmean(h["reward"] for h in logged[-k:]) if logged else None,
-            "train_reward_window": k, "init_path": summary["init_path"]}
+            "train_reward_window": k, "init_path": summary["config"]["student"]["model_id"]}
         (out / "rows.json").write_text(json.dumps(rows, indent=1, default=str))
         print(f"seed {seed}: total {rows[seed]['before']['total']:.3f} -> {rows[seed]['after']['total']:.3f} "
               f"({rows[seed]['grpo_seconds']:.0f} s)", flush=True)
@@ -207,7 +208,7 @@ def main() -> int:
     p.add_argument("--eval-samples", type=int, default=24, help="held-out MC questions (at most what the split has)")
     p.add_argument("--eval-rollouts", type=int, default=8, help="sampled episodes per held-out question")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_grpo_cpu")
-    p.add_argument("--sft-dir", default=None, help="an existing SFT output (merged model folder) to start from")
+    p.add_argument("--sft-dir", default=None, help="an existing SFT run folder (or a model folder) to start from")
     p.add_argument("--sft-max-steps", type=int, default=150, help="steps of the SFT run when there is no --sft-dir")
     p.add_argument("--sft-per-seed", action="store_true", help="run one SFT per seed instead of one shared SFT")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a busy machine)")

@@ -2,9 +2,9 @@
 
 Does SFT teach the student the reply format? The tiny Qwen3-VL (random init) plays held-out toy-world samples
 (world seed 1; training uses seed 0) greedily in VideoSeekerEnv before and after SFT on oracle episodes, and every
-reply is judged by ``reply_format_ok``: a non-empty ``<think>``, then exactly one strict-JSON ``<tool_call>`` to a
-known tool or exactly one ``<answer>``, nothing else. The tuned model is reloaded from the saved output folder
-before it is evaluated. Writes a markdown report (machine, model, steps, time, loss, rates, example replies) and the
+reply is judged by ``grammar.reply_ok`` (through ``evaluate.format_stats``): a non-empty ``<think>``, then exactly
+one strict-JSON ``<tool_call>`` to a known tool or exactly one non-empty ``<answer>``, nothing else. The tuned model
+is reloaded from the saved run folder (``models.load_trained``) before it is evaluated. Writes a markdown report (machine, model, steps, time, loss, rates, example replies) and the
 loss curve next to it.
 """
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import tempfile
 import time
@@ -21,13 +22,11 @@ from pathlib import Path
 
 import torch
 
-from seekerlite.models import TINY_MODEL_ID, load_student
-from seekerlite.train.sft import (
-    SFTRunConfig,
-    evaluate_format,
-    toy_eval_samples,
-    train_sft,
-)
+from seekerlite.config import StudentConfig, assistant_turns
+from seekerlite.data import load_samples
+from seekerlite.evaluate import evaluate_format
+from seekerlite.models import load_student, load_trained
+from seekerlite.train.sft import SFTRunConfig, train_sft
 
 
 def machine() -> str:
@@ -40,6 +39,14 @@ def machine() -> str:
     return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__} ({torch.get_num_threads()} "
             f"threads), transformers {transformers.__version__}, trl {trl.__version__}, "
             f"Python {platform.python_version()}")
+
+
+def toy_eval_samples(out_dir: Path, n_clips: int = 3, seed: int = 1, n: int | None = None) -> tuple[list, Path]:
+    """Held-out toy samples (another world seed than training): a seeded choice of `n`, and their base folder."""
+    samples, base = load_samples(f"toy:{n_clips}@{seed}", out_dir=out_dir)
+    if n is not None and n < len(samples):
+        samples = random.Random(seed).sample(samples, n)
+    return samples, base
 
 
 def examples(trajs: list, n: int = 3) -> list[str]:
@@ -68,19 +75,19 @@ def main() -> None:
     t_start = time.time()
     work = Path(a.work or tempfile.mkdtemp(prefix="sft_bench_"))
     load_start = os.getloadavg()
-    cfg = SFTRunConfig(output_dir=str(work / "run"), max_steps=a.max_steps, learning_rate=a.lr, lora_r=a.lora_r,
-                       toy_clips=a.toy_clips, save_steps=10**9, logging_steps=10)
+    cfg = SFTRunConfig(student=StudentConfig(lora_r=a.lora_r), output_dir=str(work / "run"), max_steps=a.max_steps,
+                       learning_rate=a.lr, toy_clips=a.toy_clips, save_steps=10**9, logging_steps=10)
     samples, base = toy_eval_samples(work / "eval", n_clips=3, seed=1, n=a.eval_samples)
 
-    base_student = load_student(TINY_MODEL_ID, lora=None, load_in_4bit=False)
+    base_student = load_student("tiny", inference=True)
     t = time.time()
-    before, before_trajs = evaluate_format(base_student.model, base_student.processor, samples, base, cfg.env_config())
+    before, before_trajs = evaluate_format(base_student.model, base_student.processor, samples, base, cfg.env)
     t_before = time.time() - t
 
     summary = train_sft(cfg)
-    tuned = load_student(summary["model_dir"], lora=None, load_in_4bit=False)  # what was saved, reloaded
+    tuned = load_trained(summary["output_dir"], inference=True)  # what was saved (model or adapter), reloaded
     t = time.time()
-    after, after_trajs = evaluate_format(tuned.model, tuned.processor, samples, base, cfg.env_config())
+    after, after_trajs = evaluate_format(tuned.model, tuned.processor, samples, base, cfg.env)
     t_after = time.time() - t
     load_end = os.getloadavg()
     wall = time.time() - t_start
@@ -106,7 +113,7 @@ def main() -> None:
         (f"- Model: the embedded tiny Qwen3-VL ({params / 1e6:.2f} M parameters, random init), {weights}, "
          f"backend `{summary['backend']}`."),
         (f"- Data: {summary['episodes']} oracle episodes on a {a.toy_clips}-clip toy world (seed 0), "
-         f"{cfg.overview_frames} overview frames, <= {cfg.max_frames_per_call} frames per crop; "
+         f"{cfg.env.overview_frames} overview frames, <= {cfg.env.frames_per_call} frames per crop; "
          "loss on assistant tokens only."),
         (f"- Training: {steps} steps x batch {bs} ({steps * bs / summary['episodes']:.1f} epochs), "
          f"lr {cfg.learning_rate:g} {cfg.lr_scheduler_type}, {secs:.0f} s ({secs / max(1, steps):.2f} s/step)."),
@@ -114,7 +121,7 @@ def main() -> None:
          f"{hist['loss'][-1]:.3f} at step {hist['step'][-1]} (min {min(hist['loss']):.3f}); "
          f"curve: `{loss_png.name}`."),
         (f"- Evaluation: {len(samples)} held-out samples (toy world seed 1), greedy, <= 96 new tokens per reply, "
-         f"<= 4 turns; {t_before:.0f} s before, {t_after:.0f} s after."),
+         f"<= {assistant_turns(cfg.env)} turns; {t_before:.0f} s before, {t_after:.0f} s after."),
         "",
         ("| model | episodes | replies | format-valid replies % | well-formed episodes % | ended with answer % "
          "| accuracy % |"),

@@ -1,6 +1,6 @@
 """python benchmarks/tracker_iou.py [--seeds 0 1 2 3 4] [--frames 60] [--out benchmarks/results/tracker_iou.md]
 
-Box IoU of the CPU fallback tracker (seekerlite.pipeline.stage3_masks.track_opencv: OpenCV TrackerMIL forward and
+Box IoU of the CPU fallback tracker (seekerlite.tracking.track_opencv: OpenCV TrackerMIL forward and
 backward, with its stop rules) against the hand-checked pedestrian boxes in sample_data/annotations/
 vtest_masklets.jsonl (3 pedestrians of sample_data/videos/vtest.mp4, 768x576, 10 fps). Two protocols:
 
@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from seekerlite import SAMPLE_DATA
-from seekerlite.pipeline.stage3_masks import reseed_opencv, track_opencv
 from seekerlite.schema import Masklet, Sample, box_iou, load_jsonl
+from seekerlite.tracking import reseed_opencv, track_opencv
 from seekerlite.video import open_video
 
 VIDEO = SAMPLE_DATA / "videos" / "vtest.mp4"

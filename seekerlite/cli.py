@@ -1,206 +1,174 @@
-"""The `seekerlite` command.
+"""The `seekerlite` command: one sub-command per step, each with ``--help`` generated from its config dataclass.
 
     seekerlite demo                       # the main job on the embedded default (CPU is fine)
+    seekerlite pipeline run --out runs/pipe                      # data: stages 1-4, SFT trajectories, RL samples
+    seekerlite sft --data runs/pipe --out runs/sft                # cold-start SFT
+    seekerlite grpo --model runs/sft --data runs/pipe --out runs/grpo   # agentic GRPO
+    seekerlite eval --model runs/grpo --data toy:2@7 --out runs/eval    # evaluation (the run's own settings)
+    seekerlite episode --sample FILE.jsonl --index N --model oracle --out DIR
     seekerlite toyworld --out runs/toy    # toy-world clips + instance-level QA (JSONL)
     seekerlite probe VIDEO                # fps, frames, duration, size
     seekerlite prompts --video V --frame N --box x0,y0,x1,y1 --out DIR   # every visual-prompt type
-    seekerlite episode --sample FILE.jsonl --index N --policy oracle|random|tiny|MODEL_DIR --out DIR
-    seekerlite eval --model oracle|random|no-tool:tiny|tiny|MODEL_DIR --data FILE.jsonl|V2P.jsonl|toy:N --out DIR
-    seekerlite pipeline run --config seekerlite/configs/pipeline_demo.json --out runs/pipe   # data stages
     seekerlite track --video V --frame N --box x0,y0,x1,y1 --out track.json   # one masklet (SAM2/OpenCV)
-    seekerlite sft --help                 # cold-start SFT on tool trajectories
-    seekerlite grpo --help                # agentic GRPO (or --experiment mc-vs-oe)
     seekerlite build-tiny-model           # build the embedded tiny Qwen3-VL into the cache
+
+Bad input (a missing file, a malformed record, a broken video, settings that contradict a run folder) ends in
+one ``error: ...`` line and exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
+# Commands whose module parses its own flags: name -> ("module:function", help). Imported only when run.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("seekerlite.demo:main_demo", "run the whole recipe on the embedded default and write a report"),
+    "pipeline": ("seekerlite.pipeline.cli:main_pipeline", "the four data stages, SFT trajectories and RL samples"),
+    "track": ("seekerlite.pipeline.cli:main_track", "track one instance through a video from a box (SAM2 or OpenCV)"),
+    "sft": ("seekerlite.train.sft:main_sft", "cold-start SFT (LoRA/QLoRA or full) on multi-turn tool trajectories"),
+    "grpo": ("seekerlite.train.grpo:main_grpo", "agentic GRPO in the video environment (or the MC-vs-OE experiment)"),
+    "eval": ("seekerlite.evaluate.cli:main_eval", "evaluate a policy (or score a V2P-Bench response file)"),
+    "episode": ("seekerlite.cli:main_episode", "play one episode and write the trajectory (JSON + PNG)"),
+    "toyworld": ("seekerlite.cli:main_toyworld", "generate toy-world clips with exact masks and QA"),
+    "probe": ("seekerlite.cli:main_probe", "print a video's fps, frame count, duration and size"),
+    "prompts": ("seekerlite.cli:main_prompts", "render every visual-prompt type on one instance"),
+    "build-tiny-model": ("seekerlite.models.tiny:main_build_tiny", "build the embedded tiny Qwen3-VL into the cache"),
+}
+
 
 def _box(text: str) -> list[float]:
-    vals = [float(v) for v in text.split(",")]
+    try:
+        vals = [float(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want x0,y0,x1,y1 (pixels), got {text!r}") from None
     if len(vals) != 4:
-        raise argparse.ArgumentTypeError(f"want x0,y0,x1,y1 got {text!r}")
+        raise argparse.ArgumentTypeError(f"want x0,y0,x1,y1 (pixels), got {text!r}")
     return vals
 
 
-def cmd_toyworld(a: argparse.Namespace) -> int:
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
+def main_toyworld(argv: list[str]) -> int:
+    """``seekerlite toyworld --out DIR [--n-clips N] [--seed S]``: toy-world clips and their questions."""
+    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
-    path = generate_dataset(a.out, n_clips=a.n_clips, seed=a.seed, config=ToyWorldConfig(seed=a.seed))
-    print(f"wrote {path}")
+    p = argparse.ArgumentParser(prog="seekerlite toyworld", description=main_toyworld.__doc__)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n-clips", type=int, default=8, help="clips to generate")
+    p.add_argument("--seed", type=int, default=0, help="world seed")
+    a = p.parse_args(argv)
+    if a.n_clips < 1:
+        raise ValueError(f"--n-clips must be >= 1, got {a.n_clips}")
+    print(f"wrote {generate_dataset(a.out, n_clips=a.n_clips, seed=a.seed, config=ToyWorldConfig(seed=a.seed))}")
     return 0
 
 
-def cmd_probe(a: argparse.Namespace) -> int:
+def main_probe(argv: list[str]) -> int:
+    """``seekerlite probe VIDEO``: fps, frame count, duration and size."""
     from seekerlite.video import probe
 
-    info = probe(a.video)
-    print(json.dumps({**info.__dict__, "duration": info.duration}, indent=1))
+    p = argparse.ArgumentParser(prog="seekerlite probe", description=main_probe.__doc__)
+    p.add_argument("video")
+    info = probe(p.parse_args(argv).video)
+    print(json.dumps({**info.__dict__, "duration": round(info.duration, 3)}, indent=1))
     return 0
 
 
-def cmd_prompts(a: argparse.Namespace) -> int:
+def main_prompts(argv: list[str]) -> int:
+    """``seekerlite prompts --video V --frame N --box x0,y0,x1,y1 --out DIR``: every mark type on one box."""
     import matplotlib
 
     matplotlib.use("Agg")
     from seekerlite.video import open_video
     from seekerlite.viz import show_prompt_gallery
 
+    p = argparse.ArgumentParser(prog="seekerlite prompts", description=main_prompts.__doc__)
+    p.add_argument("--video", required=True)
+    p.add_argument("--frame", type=int, required=True, help="0-based frame index")
+    p.add_argument("--box", type=_box, required=True, help="x0,y0,x1,y1 in pixels")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
     with open_video(a.video) as reader:
+        if not 0 <= a.frame < reader.num_frames:
+            raise ValueError(f"--frame {a.frame} is outside {a.video} (0..{reader.num_frames - 1})")
         frame = reader.get_frame(a.frame).image
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = show_prompt_gallery(frame, a.box, seed=a.seed)
-    fig.savefig(out / "prompts.png", dpi=110, bbox_inches="tight")
+    show_prompt_gallery(frame, a.box, seed=a.seed).savefig(out / "prompts.png", dpi=110, bbox_inches="tight")
     print(f"wrote {out / 'prompts.png'}")
     return 0
 
 
-def _make_policy(spec: str, seed: int):
-    from seekerlite.policies import HFPolicy, OraclePolicy, RandomPolicy
-
-    if spec == "oracle":
-        return OraclePolicy(seed=seed)
-    if spec == "random":
-        return RandomPolicy(seed=seed)
-    from seekerlite.models import TINY_MODEL_ID, load_student
-
-    student = load_student(TINY_MODEL_ID if spec == "tiny" else spec, lora=None)
-    return HFPolicy(student.model, student.processor, name=spec)
-
-
-def cmd_episode(a: argparse.Namespace) -> int:
+def main_episode(argv: list[str]) -> int:
+    """``seekerlite episode --sample FILE --index N --model SPEC --out DIR``: one episode, saved and drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from seekerlite.policies import run_episode
-    from seekerlite.schema import load_jsonl, resolve_path
+    from seekerlite.cliargs import add_config_arguments, apply_values
+    from seekerlite.config import EnvConfig
+    from seekerlite.data import load_samples
+    from seekerlite.policies import POLICY_HELP, make_policy, run_episode
+    from seekerlite.schema import resolve_path
     from seekerlite.viz import draw_trajectory
 
-    samples = load_jsonl(a.sample)
+    p = argparse.ArgumentParser(prog="seekerlite episode", description=main_episode.__doc__)
+    p.add_argument("--sample", required=True, help="a samples JSONL file (or toy[:N][@SEED])")
+    p.add_argument("--index", type=int, default=0, help="which sample (0-based)")
+    p.add_argument("--model", "--policy", dest="policy", default="oracle", help=POLICY_HELP)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    add_config_arguments(p, EnvConfig, prefix="env.", title="environment")
+    a = p.parse_args(argv)
+    samples, base = load_samples(a.sample, out_dir=a.out)
     if not 0 <= a.index < len(samples):
-        print(f"error: --index {a.index} is out of range: {a.sample} has {len(samples)} samples", file=sys.stderr)
-        return 2
-    sample, base = samples[a.index], str(Path(a.sample).parent)
-    traj = run_episode(_make_policy(a.policy, a.seed), sample, base_dir=base)
+        raise ValueError(f"--index {a.index} is out of range: {a.sample} has {len(samples)} samples")
+    env = apply_values(EnvConfig(), {k[4:]: v for k, v in vars(a).items() if k.startswith("env.")})
+    policy, env = make_policy(a.policy, env, seed=a.seed)
+    sample = samples[a.index]
+    traj = run_episode(policy, sample, env, base_dir=base)
     out = Path(a.out)
     path = traj.save(out)
-    fig = draw_trajectory(traj, video_path=resolve_path(sample.video_path, base))
-    fig.savefig(out / "trajectory.png", dpi=90, bbox_inches="tight")
+    draw_trajectory(traj, video_path=resolve_path(sample.video_path, base)).savefig(out / "trajectory.png", dpi=90,
+                                                                                   bbox_inches="tight")
     print(f"answer={traj.answer!r} correct={traj.correct} tool_calls={traj.n_tool_calls} frames={traj.n_frames}")
     print(f"wrote {path} and {out / 'trajectory.png'}")
     return 0
 
 
-def cmd_build_tiny(a: argparse.Namespace) -> int:
-    from seekerlite.models import main_build_tiny
-
-    return main_build_tiny(a.rest) or 0
-
-
-def cmd_demo(a: argparse.Namespace) -> int:
-    from seekerlite.demo import DemoConfig, run_demo
-
-    cfg = DemoConfig.for_model(a.model, out=a.out, seed=a.seed) if a.model else DemoConfig(out=a.out, seed=a.seed)
-    if a.quick:
-        cfg = cfg.quick_sizes()
-    report = run_demo(config=cfg)
-    print(f"demo report: {report}")
-    return 0
-
-
-# Commands with their own parsers (`seekerlite <cmd> --help` documents their flags).
-DELEGATED = {"pipeline": "run the four data stages, SFT synthesis and RL curation (run/status/step)",
-             "track": "track one instance through a video from a box (SAM2 or OpenCV)",
-             "sft": "QLoRA/LoRA cold-start SFT on multi-turn tool trajectories",
-             "grpo": "agentic GRPO in the video environment (or the MC-vs-OE experiment)"}
-
-
-def _delegate(name: str):
-    """A command function that hands the rest of the command line to the module that owns `name`."""
-    def run(a: argparse.Namespace) -> int:
-        if name in ("pipeline", "track"):
-            from seekerlite.pipeline.cli import main_pipeline, main_track
-
-            return (main_pipeline if name == "pipeline" else main_track)(a.rest)
-        if name == "sft":
-            from seekerlite.train.sft import main_sft
-
-            return main_sft(a.rest)
-        from seekerlite.train.grpo import main_grpo
-
-        return main_grpo(a.rest)
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seekerlite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    s = sub.add_parser("demo", help="run the main job on the embedded default and write a report")
-    s.add_argument("--out", default="runs/demo", help="run folder; re-running reuses finished steps")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--model", default=None, help="student: a hub id or model folder (default: the embedded tiny "
-                   "Qwen3-VL); a real model gets LoRA/QLoRA settings and wants a GPU")
-    s.add_argument("--quick", action="store_true", help="a smaller run of every step (a few minutes)")
-    s.set_defaults(fn=cmd_demo)
-
-    s = sub.add_parser("toyworld", help="generate toy-world clips with exact masks and QA")
-    s.add_argument("--out", required=True)
-    s.add_argument("--n-clips", type=int, default=8)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(fn=cmd_toyworld)
-
-    s = sub.add_parser("probe", help="print a video's fps, frame count, duration and size")
-    s.add_argument("video")
-    s.set_defaults(fn=cmd_probe)
-
-    s = sub.add_parser("prompts", help="render every visual-prompt type on one instance")
-    s.add_argument("--video", required=True)
-    s.add_argument("--frame", type=int, required=True)
-    s.add_argument("--box", type=_box, required=True, help="x0,y0,x1,y1 in pixels")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(fn=cmd_prompts)
-
-    s = sub.add_parser("episode", help="play one episode and write the trajectory (JSON + PNG)")
-    s.add_argument("--sample", required=True, help="a samples JSONL file")
-    s.add_argument("--index", type=int, default=0)
-    s.add_argument("--policy", default="oracle", help="oracle | random | tiny | a model folder or hub id")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(fn=cmd_episode)
-
-    from seekerlite.evaluate import add_eval_arguments, run_eval_cli
-
-    s = sub.add_parser("eval", help="evaluate a policy or model on samples (seekerlite JSONL, V2P-Bench, toy)")
-    add_eval_arguments(s)
-    s.set_defaults(fn=run_eval_cli)
-
-    for name, help_ in DELEGATED.items():  # listed for --help; `main` hands their flags to their own parsers
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
-
-    s = sub.add_parser("build-tiny-model", help="build the embedded tiny Qwen3-VL into the cache")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(fn=cmd_build_tiny)
     return p
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Import the command's module and run it with `argv` (the flags after the command's name)."""
+    module, func = COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), func)(argv) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:  # their own parsers see every flag, --help included
-        args = argparse.Namespace(fn=_delegate(argv[0]), rest=argv[1:])
-    else:
-        args = build_parser().parse_args(argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv or ["--help"])  # prints help / the error, exits
+        return 2
+    if debug:
+        return run_command(argv[0], argv[1:])
     try:
-        return args.fn(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:  # bad input (VideoError is a RuntimeError): a clear message
+        return run_command(argv[0], argv[1:])
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, RuntimeError, ImportError, RecursionError) as e:
+        # OSError: files and disks; ValueError: bad values (SchemaError, RunMismatchError); RuntimeError: VideoError
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from seekerlite.models import TINY_MODEL_ID  # noqa: E402
+from seekerlite.config import TINY, EnvConfig, StudentConfig, student_preset  # noqa: E402
 from seekerlite.schema import Sample, load_jsonl, resolve_path  # noqa: E402
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -38,14 +38,14 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 class DemoConfig:
     """What the demo runs. The defaults suit the embedded tiny student on 2 CPU cores; `for_model` scales up."""
 
-    out: str = "runs/demo"  # run folder (re-running resumes: finished steps are reused)
-    model_id: str = TINY_MODEL_ID  # the student: TINY_MODEL_ID, a model folder or a hub id
+    output_dir: str = "runs/demo"  # run folder (re-running resumes: finished steps are reused)
+    student: StudentConfig = field(default_factory=StudentConfig)  # the student: "tiny", a model folder or a hub id
+    env: EnvConfig = field(default_factory=EnvConfig)  # what the student sees, in every step (pipeline, SFT, GRPO, eval)
     seed: int = 0  # seeds the toy worlds, training and the evaluation
     pipeline: str = "demo"  # pipeline config: "demo" (seekerlite/configs/pipeline_demo.json) or a JSON path
     quick: bool = False  # a smaller pipeline and shorter training: the same path in a few minutes (tests use it)
     sft_epochs: float = 8.0  # passes over the pipeline's SFT trajectories (~280 steps: the format is learned by ~250)
-    sft_lr: float = 5e-3  # high for the random-init tiny model; ~1e-4 with LoRA on a real checkpoint
-    lora_r: int | None = None  # None: train every weight (right for the tiny random model); 16 for real checkpoints
+    sft_lr: float = 5e-3  # high for the tiny model; ~1e-4 with LoRA on a real checkpoint
     grpo_steps: int = 30  # GRPO optimizer steps (~4 s each for the tiny model on 2 CPU cores)
     grpo_form: str = "mc"  # RL questions trained on: "mc" | "oe" | "both" (OE gives the tiny model ~no accuracy signal)
     grpo_lr: float = 1e-3  # the tiny model (benchmarks/results/grpo_cpu.md); ~1e-5 with LoRA on a real checkpoint
@@ -56,11 +56,11 @@ class DemoConfig:
 
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> DemoConfig:
-        """Settings for a real checkpoint (LoRA/QLoRA, small learning rates); the tiny default otherwise."""
-        if model_id == TINY_MODEL_ID:
-            return cls(**kw)
-        return cls(model_id=model_id, **({"lora_r": 16, "sft_lr": 1e-4, "grpo_lr": 1e-5, "sft_epochs": 2.0,
-                                           "max_new_tokens": 256} | kw))
+        """Settings for a real checkpoint (QLoRA, small learning rates); the tiny default otherwise."""
+        if model_id in (TINY, "seekerlite/tiny-qwen3-vl", "tiny-random"):
+            return cls(student=student_preset(model_id), **kw)
+        return cls(student=student_preset(model_id), **({"sft_lr": 1e-4, "grpo_lr": 1e-5, "sft_epochs": 2.0,
+                                                          "max_new_tokens": 256} | kw))
 
     def quick_sizes(self) -> DemoConfig:
         """The --quick variant: the same steps at a fraction of the size."""
@@ -109,10 +109,9 @@ def _masklets_of(samples: list[Sample]) -> list:
 def pipeline_config(cfg: DemoConfig) -> Any:
     """The pipeline's settings: the demo config, or (quick) 2 toy clips, the hand-made masklets, no model scorer."""
     from seekerlite.pipeline import load_config
-    from seekerlite.policies import EpisodeConfig
 
     pc = load_config(cfg.pipeline)
-    pc.episode = EpisodeConfig(env=student_env())  # SFT episodes in the environment GRPO and the evaluation use
+    pc.env = cfg.env  # SFT episodes and RL rollouts in the environment GRPO and the evaluation use
     if cfg.quick:
         for src in pc.sources:
             if src.kind == "toyworld":
@@ -129,16 +128,16 @@ def run_demo(out: str | Path | None = None, seed: int = 0, *, config: DemoConfig
     """Run every demo step into the run folder and return the path of the HTML report."""
     cfg = config or DemoConfig(seed=seed)
     if out is not None:
-        cfg = replace(cfg, out=str(out))
-    out = Path(cfg.out)
+        cfg = replace(cfg, output_dir=str(out))
+    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    saved, now = out / "demo_config.json", asdict(cfg) | {"out": str(out)}
+    saved, now = out / "demo_config.json", asdict(cfg) | {"output_dir": str(out)}
     if saved.exists() and json.loads(saved.read_text()) != now:
         raise ValueError(f"{out} holds a demo run with other settings ({saved}); use another --out, or delete {out}")
     saved.write_text(json.dumps(now, indent=1))
     toy_jsonl = out / "toyworld" / "samples.jsonl"
 
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
+    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
     _step(out, "toyworld", lambda: generate_dataset(out / "toyworld", n_clips=2 if cfg.quick else 4, seed=cfg.seed,
                                                     config=ToyWorldConfig(seed=cfg.seed)))
@@ -192,7 +191,7 @@ def _episodes(out: Path, cfg: DemoConfig, toy: list[Sample], toy_base: Path) -> 
     rows = []
     for name, samples, base in [("toy", toy, toy_base), ("real", real, real_base)]:
         for policy in (OraclePolicy(seed=cfg.seed), RandomPolicy(seed=cfg.seed)):
-            trajs = run_episodes(policy, samples, base_dir=base, progress=False)
+            trajs = run_episodes(policy, samples, cfg.env, base_dir=base, progress=False)
             rows.append({"data": name, "policy": policy.name, "n": len(trajs),
                          "accuracy": round(sum(bool(t.correct) for t in trajs) / max(1, len(trajs)), 3),
                          "tool_calls": round(sum(t.n_tool_calls for t in trajs) / len(trajs), 2),
@@ -240,9 +239,11 @@ def _sft(out: Path, cfg: DemoConfig) -> None:
 
     from seekerlite.train.sft import SFTRunConfig, train_sft
 
-    sft_cfg = SFTRunConfig(model_id=cfg.model_id, data=str(out / "pipeline" / "sft" / "sft.jsonl"),
-                           output_dir=str(out / "sft"), lora_r=cfg.lora_r, num_train_epochs=cfg.sft_epochs,
-                           learning_rate=cfg.sft_lr, seed=cfg.seed, save_steps=10_000, logging_steps=2)
+    sft_cfg = replace(SFTRunConfig.for_model(cfg.student.model_id, env=cfg.env,
+                                             data=str(out / "pipeline"), output_dir=str(out / "sft"),
+                                             num_train_epochs=cfg.sft_epochs, learning_rate=cfg.sft_lr, seed=cfg.seed,
+                                             save_steps=10_000, logging_steps=2),
+                      student=cfg.student)  # for_model sets its own student preset; the demo's wins
     summary = train_sft(sft_cfg)
     shutil.copy(out / "sft" / "loss.png", out / "figures" / "sft_loss.png")
     print(f"[demo] SFT: {summary['episodes']} episodes, {summary['steps']} steps, loss {summary['loss_first']:.3f} -> "
@@ -255,10 +256,9 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
 
     from seekerlite.train.grpo import GRPORunConfig, train_grpo
 
-    g = GRPORunConfig(model_id=cfg.model_id, init_from=str(out / "sft"), lora_r=cfg.lora_r,
-                      data=str(out / "pipeline" / "rl.jsonl"), form=cfg.grpo_form, output_dir=str(out / "grpo"),
-                      max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr, seed=cfg.seed, save_steps=10_000,
-                      eval_samples=cfg.grpo_eval_samples)
+    g = GRPORunConfig.for_model(str(out / "sft"), env=cfg.env, data=str(out / "pipeline"), form=cfg.grpo_form,
+                                output_dir=str(out / "grpo"), max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr,
+                                seed=cfg.seed, save_steps=10_000, eval_samples=cfg.grpo_eval_samples)
     summary = train_grpo(g)
     shutil.copy(out / "grpo" / "curves.png", out / "figures" / "grpo_curves.png")
     for name, after in summary["after"].items():
@@ -267,37 +267,21 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
               flush=True)
 
 
-def student_env() -> Any:
-    """The tool environment the student sees in every step (SFT episodes, GRPO rollouts, evaluation): GRPO's
-    defaults (4 overview frames, <= 4 frames per crop), which keep the tiny student's sequences short."""
-    from seekerlite.train.grpo import GRPORunConfig
-
-    return GRPORunConfig().env_config()
-
-
 def eval_policies(out: Path, cfg: DemoConfig) -> dict[str, str]:
-    """name -> policy spec of what the demo evaluates (trained folders that are missing are left out)."""
-    from seekerlite.train.grpo import GRPORunConfig, final_dir_name
-
-    specs = {"oracle": "oracle", "no-tool guess": "no-tool:random",
-             "base": "tiny" if cfg.model_id == TINY_MODEL_ID else cfg.model_id,
-             "SFT": str(out / "sft"), "GRPO": str(out / "grpo" / final_dir_name(GRPORunConfig(lora_r=cfg.lora_r)))}
-    return {k: v for k, v in specs.items() if k not in ("SFT", "GRPO") or (Path(v) / "config.json").exists()
-            or (Path(v) / "adapter_config.json").exists()}
+    """name -> policy spec of what the demo evaluates (trained runs that are missing are left out)."""
+    specs = {"oracle": "oracle", "no-tool guess": "no-tool:random", "base": cfg.student.model_id,
+             "SFT": str(out / "sft"), "GRPO": str(out / "grpo")}
+    return {k: v for k, v in specs.items() if k not in ("SFT", "GRPO") or (Path(v) / "run.json").exists()}
 
 
 def _eval(out: Path, cfg: DemoConfig) -> None:
     """Every policy on a held-out toy world (a seed nothing was trained on): tables, bars, one GRPO transcript."""
+    from seekerlite.data import load_samples
     from seekerlite.evaluate import EvalConfig, comparison_table, evaluate, plot_accuracy, write_results
-    from seekerlite.policies import EpisodeConfig
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
     from seekerlite.viz import draw_trajectory
 
-    path = generate_dataset(out / "eval" / "toy", n_clips=cfg.eval_clips, seed=cfg.eval_world_seed,
-                            config=ToyWorldConfig(seed=cfg.eval_world_seed))
-    samples, base = load_jsonl(path), path.parent
-    ecfg = EvalConfig(episode=EpisodeConfig(env=student_env(), max_turns=4), n_bootstrap=1000, seed=cfg.seed,
-                      max_new_tokens=cfg.max_new_tokens, save_images=2)
+    samples, base = load_samples(f"toy:{cfg.eval_clips}@{cfg.eval_world_seed}", out_dir=out / "eval")
+    ecfg = EvalConfig(env=cfg.env, n_bootstrap=1000, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, save_images=2)
     summaries, results = {}, {}
     for name, spec in eval_policies(out, cfg).items():
         print(f"[demo] eval: {name} ({spec}) on {len(samples)} held-out questions", flush=True)
@@ -315,3 +299,21 @@ def _eval(out: Path, cfg: DemoConfig) -> None:
     sample = next(s for s in samples if s.id == r.records[k].sample_id)
     _save(draw_trajectory(r.trajectories[k], video_path=resolve_path(sample.video_path, base)),
           out / "figures" / "trajectory_student.png")
+
+
+def main_demo(argv: list[str] | None = None) -> int:
+    """``seekerlite demo [--quick] [--model ID] [--out DIR] ...``: every step, then the report."""
+    import argparse
+
+    from seekerlite.cliargs import add_config_arguments, config_from_args
+
+    p = argparse.ArgumentParser(prog="seekerlite demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(p, DemoConfig)
+    args = p.parse_args(argv)
+    model = getattr(args, "student.model_id", TINY)
+    cfg, _ = config_from_args(DemoConfig, args, base=DemoConfig.for_model(model))
+    if cfg.quick:
+        cfg = cfg.quick_sizes()
+    print(f"demo report: {run_demo(config=cfg)}")
+    return 0

@@ -26,26 +26,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from seekerlite.config import EnvConfig
 from seekerlite.protocol import build_first_turn, timestamp_text
 from seekerlite.schema import OTHER_PROMPT, Sample, VideoInfo, from_dict, resolve_path
 
 Content = list[dict[str, Any]]  # chat content parts: {"type": "text", "text"} | {"type": "image", "image": PIL}
-
-
-@dataclass
-class EnvConfig:
-    """Budgets and sizes of the tool environment (defaults follow the paper, scaled for a CPU)."""
-
-    max_tool_calls: int = 5  # tool calls per episode, valid or not (paper: <= 5 rounds)
-    sample_fps: float = 1.0  # crop_video samples frames at this rate (frames per second of video)...
-    min_frames_per_call: int = 4  # ...but at least this many (fewer only if the window has fewer frames)
-    max_frames_per_call: int = 8  # ...and at most this many (paper: 64 on real GPUs)
-    max_total_frames: int = 32  # frames returned across all tool calls of an episode
-    max_pixels: int = 336 * 336  # pixel budget of each returned frame (paper: 336^2)
-    overview_frames: int = 8  # uniformly sampled frames in the first user turn
-    overview_max_pixels: int = 224 * 224  # pixel budget of each overview frame
-    min_region_size: int = 20  # smallest region side, in 0-1000 units
-    time_tolerance: float = 0.05  # seconds an end_time may pass the video's end before it is an error
 
 
 @dataclass
@@ -126,9 +111,9 @@ class VideoSeekerEnv:
         """
         if self._sample is None:
             return _error("no episode is running (reset() was not called)")
-        if len(self._log) >= self._config.max_tool_calls:
+        if len(self._log) >= self._config.max_tool_rounds:
             self._log.append(ToolRecord("view_visual_prompt", {}, False, "tool budget spent"))
-            return _error(f"tool budget spent ({self._config.max_tool_calls} calls); give your final answer now")
+            return _error(f"tool budget spent ({self._config.max_tool_rounds} calls); give your final answer now")
         vp = self._sample.visual_prompt
         t = vp.timestamp if vp else 0.0
         kind = vp.prompt_type if vp else "rectangle"
@@ -174,6 +159,11 @@ class VideoSeekerEnv:
         return self._reader.info
 
     @property
+    def reader(self) -> Any:
+        """The open ``VideoReader`` of this episode's video."""
+        return self._reader
+
+    @property
     def log(self) -> list[ToolRecord]:
         """Every tool call of this episode, valid or not."""
         return list(self._log)
@@ -186,15 +176,15 @@ class VideoSeekerEnv:
     def prompt_image(self) -> Image.Image:
         """The visual-prompt frame: the saved F_vp if the sample has one on disk, else rendered from the box/mask."""
         if self._prompt_image is None:
-            self._prompt_image = _load_or_render_prompt(self._sample, self._reader, self._base_dir)
+            self._prompt_image = render_prompt_image(self._sample, self._reader, self._base_dir)
         return self._prompt_image
 
     # ------------------------------------------------------------------ internals
     def _crop(self, start_time: Any, end_time: Any, region: Any) -> tuple[Content, ToolRecord]:
         cfg, info = self._config, self._reader.info
         args = {"start_time": start_time, "end_time": end_time, "region": region}
-        if len(self._log) >= cfg.max_tool_calls:
-            raise ValueError(f"tool budget spent ({cfg.max_tool_calls} calls); give your final answer now")
+        if len(self._log) >= cfg.max_tool_rounds:
+            raise ValueError(f"tool budget spent ({cfg.max_tool_rounds} calls); give your final answer now")
         t0, t1 = _as_number("start_time", start_time), _as_number("end_time", end_time)
         dur = info.duration
         if t0 < 0 or t0 >= dur:
@@ -208,7 +198,8 @@ class VideoSeekerEnv:
         left = cfg.max_total_frames - self._frames_used
         if left <= 0:
             raise ValueError(f"frame budget spent ({cfg.max_total_frames} frames); give your final answer now")
-        want = int(np.clip(round((t1 - t0) * cfg.sample_fps), cfg.min_frames_per_call, cfg.max_frames_per_call))
+        lo = min(cfg.min_frames_per_call, cfg.frames_per_call)
+        want = int(np.clip(round((t1 - t0) * cfg.sample_fps), lo, cfg.frames_per_call))
         frames = self._reader.sample_uniform(min(want, left), t0, t1)
         from seekerlite.video import resize_to_budget
 
@@ -244,13 +235,15 @@ def _region_to_pixels(region: Any, width: int, height: int, min_size: int) -> li
     return px
 
 
-def _load_or_render_prompt(sample: Sample, reader: Any, base_dir: Any) -> Image.Image:
+def render_prompt_image(sample: Sample, reader: Any, base_dir: Any) -> Image.Image:
+    """The visual-prompt frame of `sample`: its saved F_vp when on disk, else drawn from its box/mask on the frame
+    `reader` decodes (the plain frame when nothing marks the instance: the question must then say which)."""
     vp = sample.visual_prompt
     if vp is not None and vp.image_path:
         path = resolve_path(vp.image_path, base_dir)
         if os.path.isfile(path):
             return Image.open(path).convert("RGB")
-    from seekerlite.prompts import render_visual_prompt
+    from seekerlite.marks import render_visual_prompt
 
     index = vp.frame_index if vp and vp.frame_index is not None else 0
     frame = reader.get_frame(index).image
@@ -264,18 +257,19 @@ def _load_or_render_prompt(sample: Sample, reader: Any, base_dir: Any) -> Image.
     return Image.fromarray(render_visual_prompt(frame, kind, box=box, mask=mask))
 
 
-def opening_messages(env: VideoSeekerEnv, system: bool = True) -> list[dict[str, Any]]:
+def opening_messages(env: VideoSeekerEnv) -> list[dict[str, Any]]:
     """The episode's first messages: [system,] user(question, options, marked frame, timestamped overview)."""
     from seekerlite.video import resize_to_budget
 
     if env.sample is None:
         raise RuntimeError("call env.reset(...) before opening_messages(env)")
-    cfg, reader = env.config, env._reader
+    cfg, reader = env.config, env.reader
     overview = [(f.timestamp, resize_to_budget(Image.fromarray(f.image), cfg.overview_max_pixels))
                 for f in reader.sample_uniform(cfg.overview_frames)]
     vp = env.sample.visual_prompt
     prompt = resize_to_budget(env.prompt_image, cfg.max_pixels)
-    return build_first_turn(env.sample, prompt, vp.timestamp if vp else 0.0, overview, reader.info.duration, system)
+    return build_first_turn(env.sample, prompt, vp.timestamp if vp else 0.0, overview, reader.info.duration,
+                            cfg.system_prompt)
 
 
 def tool_methods(env: Any) -> list[Any]:

@@ -94,7 +94,7 @@ def write_report(out: str | Path) -> Path:
     out = Path(out)
     cfg = _read_json(out / "demo_config.json") or {}
     md = ["# seekerlite demo report", "",
-          f"Student: `{cfg.get('model_id', '?')}`{' (quick sizes)' if cfg.get('quick') else ''}; seed {cfg.get('seed', 0)}.",
+          f"Student: `{cfg.get('student', {}).get('model_id', '?')}`{' (quick sizes)' if cfg.get('quick') else ''}; seed {cfg.get('seed', 0)}.",
           "", *_timings(out)]
     sec = _sections(out)
     for name in dict.fromkeys(s for s, _, _ in REPORT_FIGURES):

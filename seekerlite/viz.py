@@ -72,7 +72,7 @@ def show_masklets(frames: Sequence[Any], masks_per_frame: Sequence[Sequence[np.n
 def show_prompt_gallery(image: np.ndarray, box: Sequence[float] | None, mask: np.ndarray | None = None,
                         prompt_types: Sequence[str] | None = None, seed: int = 0, ncols: int = 3) -> Figure:
     """Every visual-prompt type rendered on the same instance."""
-    from seekerlite.prompts import render_visual_prompt
+    from seekerlite.marks import render_visual_prompt
     from seekerlite.schema import PROMPT_TYPES
 
     types = list(prompt_types or PROMPT_TYPES)
@@ -83,7 +83,7 @@ def show_prompt_gallery(image: np.ndarray, box: Sequence[float] | None, mask: np
 
 
 def _message_text(m: dict[str, Any], width: int) -> str:
-    from seekerlite.protocol import assistant_text
+    from seekerlite.grammar import assistant_text
 
     if m["role"] == "assistant":
         txt = assistant_text(m)

@@ -37,7 +37,7 @@ def real_samples():
 def toy_dataset(tmp_path_factory):
     """(samples, base_dir) of a 3-clip toy world, seed 0."""
     from seekerlite.schema import load_jsonl
-    from seekerlite.synth import ToyWorldConfig, generate_dataset
+    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
     out = tmp_path_factory.mktemp("toy")
     path = generate_dataset(out, n_clips=3, seed=0, config=ToyWorldConfig(seed=0))

@@ -1,13 +1,16 @@
 """The main job: `seekerlite demo --quick` runs every step (toy world -> pipeline -> SFT -> GRPO -> evaluation) and
-its report holds every figure and table it promises; a second run reuses the finished steps."""
+its report holds every figure and table it promises; every step runs in the one env of the demo config (each run
+folder's run.json says so); a second run reuses the finished steps."""
 
 import json
 import re
+from dataclasses import asdict
 
 import pytest
 
 from seekerlite.cli import main
 from seekerlite.report import REPORT_FIGURES
+from seekerlite.runs import read_run
 
 pytestmark = pytest.mark.slow
 
@@ -24,19 +27,26 @@ def demo_run(tmp_path_factory):
 def test_every_step_ran_and_left_its_outputs(demo_run):
     assert sorted(p.name for p in (demo_run / ".steps").iterdir()) == sorted(STEPS)
     cfg = json.loads((demo_run / "demo_config.json").read_text())
-    assert cfg["quick"] is True
+    assert cfg["quick"] is True and cfg["output_dir"] == str(demo_run) and cfg["student"]["model_id"] == "tiny"
+    runs = {step: read_run(demo_run / step, levels=0) for step in ("pipeline", "sft", "grpo")}
+    assert {k: r.kind for k, r in runs.items()} == {"pipeline": "pipeline", "sft": "sft", "grpo": "grpo"}
+    assert all(asdict(r.env) == cfg["env"] for r in runs.values())  # one env: pipeline episodes, SFT, GRPO
+    assert runs["sft"].weights == "." and runs["grpo"].parent == str(demo_run / "sft")
     assert (demo_run / "pipeline" / "sft" / "sft.jsonl").stat().st_size > 0
     assert (demo_run / "pipeline" / "rl.jsonl").stat().st_size > 0
     sft = json.loads((demo_run / "sft" / "summary.json").read_text())
     assert sft["steps"] > 0 and sft["loss_last"] < sft["loss_first"]  # two epochs already lower the loss
     grpo = json.loads((demo_run / "grpo" / "summary.json").read_text())
     hist = json.loads((demo_run / "grpo" / "log_history.json").read_text())
-    assert grpo["config"]["init_from"] == str(demo_run / "sft")  # GRPO starts from the SFT weights
+    assert grpo["config"]["student"]["model_id"] == str(demo_run / "sft")  # GRPO starts from the SFT weights
     assert sum("rewards/accuracy/mean" in h for h in hist) == grpo["config"]["max_steps"]
     summaries = json.loads((demo_run / "eval" / "summaries.json").read_text())
     assert set(summaries) == {"oracle", "no-tool guess", "base", "SFT", "GRPO"}
     assert summaries["oracle"]["overall"]["accuracy"] == 1.0  # the ceiling is exact on the toy world
     assert summaries["no-tool guess"]["overall"]["mean_tool_calls"] == 0
+    sft_eval = json.loads((demo_run / "eval" / "SFT" / "results.json").read_text())
+    assert sft_eval["policy"] == str(demo_run / "sft") and sft_eval["config"]["env"] == cfg["env"]  # the run folder
+    assert sft_eval["scoring_rule"] == "seekerlite"
 
 
 def test_report_holds_every_figure_and_table(demo_run):
@@ -64,7 +74,7 @@ def test_second_run_reuses_finished_steps(demo_run, capsys):
 def test_a_folder_from_other_settings_is_refused_untouched(tmp_path, capsys):
     out = tmp_path / "demo"
     out.mkdir()
-    (out / "demo_config.json").write_text(json.dumps({"out": str(out), "seed": 123}))
+    (out / "demo_config.json").write_text(json.dumps({"output_dir": str(out), "seed": 123}))
     (out / "keep.txt").write_text("earlier work")
     assert main(["demo", "--quick", "--out", str(out)]) == 2  # a clear error, not a crash
     assert "holds a demo run with other settings" in capsys.readouterr().err

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seekerlite.env import EnvConfig, VideoSeekerEnv, _region_to_pixels, opening_messages, tool_methods
+from seekerlite.config import EnvConfig
+from seekerlite.env import (
+    VideoSeekerEnv,
+    _region_to_pixels,
+    opening_messages,
+    tool_methods,
+    tool_schemas,
+)
 from seekerlite.video import open_video, resize_to_budget
 
 
@@ -21,9 +28,31 @@ def _texts(parts):
 @pytest.fixture(params=["real", "toy"])
 def episode(request, real_samples, toy_dataset):
     samples, base = real_samples if request.param == "real" else toy_dataset
-    env = VideoSeekerEnv(EnvConfig(max_tool_calls=4, max_total_frames=24))
+    env = VideoSeekerEnv(EnvConfig(max_tool_rounds=4, max_total_frames=24))
     assert env.reset(sample=samples[0], base_dir=base) is None
     return env
+
+
+def test_env_config_defaults_and_checks():
+    cfg = EnvConfig()
+    assert (cfg.overview_frames, cfg.frames_per_call, cfg.min_frames_per_call, cfg.max_tool_rounds) == (4, 4, 4, 3)
+    assert cfg.system_prompt is True
+    for bad in (dict(max_tool_rounds=-1), dict(frames_per_call=0), dict(overview_frames=-1), dict(sample_fps=0)):
+        with pytest.raises(ValueError, match="EnvConfig"):
+            EnvConfig(**bad)
+    for old in ("max_frames_per_call", "max_tool_calls"):  # renamed: frames_per_call, max_tool_rounds
+        with pytest.raises(TypeError):
+            EnvConfig(**{old: 4})
+
+
+def test_min_frames_per_call_is_capped(real_samples):
+    samples, base = real_samples
+    env = VideoSeekerEnv(EnvConfig(frames_per_call=2, min_frames_per_call=8))
+    env.reset(sample=samples[0], base_dir=base)
+    assert len(_images(env.crop_video(0.0, 0.5))) == 2  # min 8 capped at frames_per_call=2
+    env = VideoSeekerEnv(EnvConfig(frames_per_call=8, min_frames_per_call=3, sample_fps=1.0))
+    env.reset(sample=samples[0], base_dir=base)
+    assert len(_images(env.crop_video(0.0, 1.0))) == 3  # 1 s at 1 fps: raised to the minimum
 
 
 def test_tools_are_exactly_the_two(episode):
@@ -39,7 +68,8 @@ def test_crop_video_frames_and_timestamps(episode):
     parts = episode.crop_video(t0, t1)
     imgs, texts = _images(parts), _texts(parts)
     cfg = episode.config
-    want = int(np.clip(round((t1 - t0) * cfg.sample_fps), cfg.min_frames_per_call, cfg.max_frames_per_call))
+    want = int(np.clip(round((t1 - t0) * cfg.sample_fps), min(cfg.min_frames_per_call, cfg.frames_per_call),
+                       cfg.frames_per_call))
     assert len(imgs) == want and len(texts) == want + 1
     stamps = [r for r in episode.log[-1].timestamps]
     assert all(t0 <= t <= t1 for t in stamps) and stamps == sorted(stamps)
@@ -109,7 +139,7 @@ def test_bad_calls_get_error_observations(episode, kwargs, msg):
 
 def test_budgets(real_samples):
     samples, base = real_samples
-    env = VideoSeekerEnv(EnvConfig(max_tool_calls=3, max_total_frames=6, min_frames_per_call=4, max_frames_per_call=4))
+    env = VideoSeekerEnv(EnvConfig(max_tool_rounds=3, max_total_frames=6, min_frames_per_call=4, frames_per_call=4))
     env.reset(sample=samples[0], base_dir=base)
     assert len(_images(env.crop_video(0.0, 4.0))) == 4
     assert len(_images(env.crop_video(4.0, 8.0))) == 2  # only 2 frames left of 6
@@ -138,3 +168,21 @@ def test_opening_messages(episode):
     assert len(imgs) == 1 + episode.config.overview_frames
     assert all(im.width * im.height <= episode.config.overview_max_pixels for im in imgs[1:])
     assert _texts(user)[-1].startswith("Question:")
+    assert [m["role"] for m in msgs] == ["system", "user"]
+
+
+def test_opening_messages_follow_the_env(real_samples):
+    samples, base = real_samples
+    env = VideoSeekerEnv(EnvConfig(overview_frames=2, system_prompt=False))
+    with pytest.raises(RuntimeError, match="reset"):
+        opening_messages(env)
+    env.reset(sample=samples[0], base_dir=base)
+    msgs = opening_messages(env)
+    assert [m["role"] for m in msgs] == ["user"] and len(_images(msgs[0]["content"])) == 1 + 2
+
+
+def test_tool_schemas_are_the_two_tools():
+    schemas = {s["function"]["name"]: s["function"] for s in tool_schemas()}
+    assert sorted(schemas) == ["crop_video", "view_visual_prompt"]
+    params = schemas["crop_video"]["parameters"]
+    assert set(params["properties"]) == {"start_time", "end_time", "region"} and params["required"] == ["start_time", "end_time"]

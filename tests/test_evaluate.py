@@ -1,18 +1,25 @@
 """Evaluation: metrics on a hand-computed example, the V2P-Bench loader on a fixture written from its documented
-fields, the policies as baselines, the files written, and the `seekerlite eval` entry point."""
+fields, the policies as baselines, the files written (and the scoring rule they name), and `seekerlite eval`,
+which evaluates a run folder in the environment its run.json records."""
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from seekerlite.cli import main
+from seekerlite.config import EnvConfig, StudentConfig
+from seekerlite.data import load_samples
 from seekerlite.evaluate import (
-    EpisodeRecord, EvalConfig, bootstrap_ci, comparison_table, evaluate, load_samples, main_eval, make_policy,
-    markdown_table, plot_accuracy, records_from_responses, summarize, write_results,
+    EpisodeRecord, EvalConfig, bootstrap_ci, comparison_table, evaluate, markdown_table, plot_accuracy,
+    records_from_responses, summarize, write_results,
 )
+from seekerlite.evaluate.cli import main_eval
+from seekerlite.policies import make_policy
 from seekerlite.schema import SchemaError
 from seekerlite.trajectory import Trajectory
 from seekerlite.v2p import infer_prompt_type, is_v2p_file, length_bucket, load_v2p, parse_options, read_v2p_records
@@ -181,16 +188,28 @@ def test_v2p_loader_variants_and_errors(tmp_path):
 
 
 def test_scoring_a_v2p_response_file(tmp_path):
-    responses = ["B", "The answer is (A).", "<think>hm</think><answer>B</answer>"]
+    """V2P-Bench's own rule: the response's first character is the letter (keys: B, D, B)."""
+    responses = ["B", "The answer is (D).", " b) a white sheet"]
     path = tmp_path / "model.jsonl"
     path.write_text("".join(json.dumps({**r, "response": x}) + "\n" for r, x in zip(read_v2p_records(V2P_FILE), responses)))
     recs = records_from_responses(path)
-    assert [r.correct for r in recs] == [True, False, True]
-    assert [r.answer for r in recs] == ["B", None, "B"]  # a sentence is not a letter: no answer
+    assert [r.correct for r in recs] == [True, False, True]  # the right letter later in a sentence does not count
+    assert [r.answer for r in recs] == ["B", None, "B"]
+    assert [r.finish_reason for r in recs] == ["answer", "no_action", "answer"]
+    other = records_from_responses(_responses(tmp_path, ["<answer>B</answer>", "E", "Bb"]))
+    assert [r.answer for r in other] == [None, None, "B"]  # a tag, a letter past the options, a first letter
     out = tmp_path / "out"
     assert main_eval(["--responses", str(path), "--out", str(out), "--n-bootstrap", "50"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["summary"]["overall"]["n_correct"] == 2 and res["summary"]["by_dimension"]["CR"]["accuracy"] == 0.0
+    assert res["scoring_rule"] == "v2p-first-char" and "first character" in res["scoring"]
+    assert "`v2p-first-char`" in (out / "results.md").read_text()
+
+
+def _responses(tmp_path, responses) -> Path:
+    path = tmp_path / "more.jsonl"
+    path.write_text("".join(json.dumps({**r, "response": x}) + "\n" for r, x in zip(read_v2p_records(V2P_FILE), responses)))
+    return path
 
 
 # ------------------------------------------------------------------------------------------ running policies
@@ -220,15 +239,16 @@ def test_oe_answers_go_to_the_judge(real_samples):
     oe = [s for s in samples if not s.is_mc]
     seen = []
 
-    def lenient(sample, answer):  # a stand-in judge: right whenever the reference mentions the answer's first word
-        seen.append(sample.id)
-        return answer.split()[0].lower() in sample.answer.lower()
+    def lenient(prediction, reference, question):  # a Judge: right whenever the reference has the first word
+        seen.append((reference, question))
+        return float(prediction.split()[0].lower() in reference.lower())
 
     strict = evaluate("oracle", samples, base, EvalConfig(n_bootstrap=0), progress=False)
     judged = evaluate("no-tool:random", samples, base, EvalConfig(n_bootstrap=0), judge=lenient, progress=False)
     assert strict.summary["by_form"]["oe"]["accuracy"] == 1.0  # the oracle answers with the reference itself
-    assert sorted(seen) == sorted(s.id for s in oe)  # MC never reaches the judge
-    assert any("lenient" in n for n in judged.notes)
+    assert sorted(seen) == sorted((s.answer, s.question) for s in oe)  # MC never reaches the judge
+    assert any("lenient" in n for n in judged.notes)  # the note names the judge
+    assert any("rule judge" in n for n in strict.notes)  # the default
     for r in judged.records:
         s = next(x for x in samples if x.id == r.sample_id)
         assert r.correct == (r.answer.split()[0].lower() in s.answer.lower() if not s.is_mc else r.answer == s.answer)
@@ -271,22 +291,74 @@ def test_cli_entry_point(tmp_path, capsys):
                       "--save-images", "0"]) == 0
     assert "| all | 3 | 100.0 |" in capsys.readouterr().out
     assert (out / "results.md").is_file() and not (out / "transcripts").exists()
-    assert main_eval(["--model", "oracle", "--data", str(tmp_path / "nope.jsonl"), "--out", str(out)]) == 2
-    assert "no such data file" in capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    assert res["scoring_rule"] == "seekerlite" and "strict option letter" in res["scoring"]
+    assert "`seekerlite`" in (out / "results.md").read_text()
+    run = json.loads((out / "run.json").read_text())
+    assert run["kind"] == "eval" and run["env"] == res["config"]["env"] == asdict(EnvConfig())  # no run folder: defaults
+    assert main(["eval", "--model", "oracle", "--data", str(tmp_path / "nope.jsonl"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "no such data file" in err
+
+
+@pytest.fixture(scope="module")
+def tiny_sft_run(tmp_path_factory) -> Path:
+    """A run folder as SFT leaves it after full fine-tuning (weights at the top), made with a small env."""
+    from seekerlite.models import load_student
+    from seekerlite.runs import RunInfo, write_run
+
+    run = tmp_path_factory.mktemp("sft_run")
+    write_run(run, RunInfo("sft", env=EnvConfig(overview_frames=2, frames_per_call=2), student=StudentConfig(),
+                           weights="."))
+    st = load_student("tiny", inference=True)
+    st.model.save_pretrained(run)
+    st.processor.save_pretrained(run)
+    return run
+
+
+def test_eval_of_a_run_folder_uses_its_env(tiny_sft_run, tmp_path, capsys):
+    from seekerlite.runs import read_run
+
+    def args(out, *extra):
+        return ["eval", "--model", str(tiny_sft_run), "--data", "toy:1@7", "--out", str(out), "--max-new-tokens", "8",
+                "--n-bootstrap", "0", "--max-samples", "2", *extra]
+
+    out = tmp_path / "eval"
+    assert main(args(out)) == 0
+    res = json.loads((out / "results.json").read_text())
+    env = res["config"]["env"]
+    assert (env["overview_frames"], env["frames_per_call"]) == (2, 2)  # from run.json, not EnvConfig()'s 4, 4
+    assert env["max_tool_rounds"] == EnvConfig().max_tool_rounds and len(res["records"]) == 2
+    assert res["scoring_rule"] == "seekerlite"
+    info = read_run(out, levels=0)
+    assert info.kind == "eval" and info.env.frames_per_call == 2 and info.parent == str(tiny_sft_run)
+    capsys.readouterr()
+    refused = tmp_path / "refused"
+    assert main(args(refused, "--frames-per-call", "3")) == 2  # contradicts the run: refused before anything runs
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "env.frames_per_call: the run has 2, given 3" in err and "--override" in err
+    assert not (refused / "results.json").exists()
+    assert main(args(tmp_path / "override", "--frames-per-call", "3", "--override")) == 0
+    env = json.loads((tmp_path / "override" / "results.json").read_text())["config"]["env"]
+    assert (env["overview_frames"], env["frames_per_call"]) == (2, 3)  # what was given wins; the rest from the run
 
 
 def test_model_policies_tiny_no_tool_and_adapter(tmp_path):
     """The tiny model as "no-tool:tiny", and a LoRA adapter folder loaded onto its recorded base."""
     from peft import PeftModel
 
-    from seekerlite.models import TINY_MODEL_ID, LoraSettings, load_student
+    from seekerlite.config import assistant_turns
+    from seekerlite.models import load_student
 
     samples = load_v2p(V2P_FILE)[:1]
     res = evaluate("no-tool:tiny", samples, V2P, EvalConfig(n_bootstrap=0, max_new_tokens=8), progress=False)
     assert res.records[0].n_turns == 1 and res.records[0].n_frames == 0
-    student = load_student(TINY_MODEL_ID, lora=LoraSettings(r=2, alpha=4))
+    assert res.config["env"]["max_tool_rounds"] == 0  # no-tool: the env has no tool rounds
+    student = load_student(StudentConfig(model_id="tiny", lora_r=2, lora_alpha=4))
     student.model.save_pretrained(tmp_path / "adapter")
-    policy, episode = make_policy(str(tmp_path / "adapter"), max_new_tokens=8)
-    assert isinstance(policy.model, PeftModel) and episode.max_turns == 6
-    res = evaluate(policy, samples, V2P, EvalConfig(n_bootstrap=0, max_new_tokens=8, episode=episode), progress=False)
+    env = EnvConfig(max_tool_rounds=2)
+    policy, env_used = make_policy(str(tmp_path / "adapter"), env, max_new_tokens=8)
+    assert isinstance(policy.model, PeftModel) and env_used == env  # an adapter folder has no run.json: env as given
+    res = evaluate(policy, samples, V2P, EvalConfig(n_bootstrap=0, max_new_tokens=8, env=env), progress=False)
     assert res.records[0].finish_reason in ("answer", "no_action", "max_turns") and len(res.trajectories) == 1
+    assert res.records[0].n_turns <= assistant_turns(env) == 3

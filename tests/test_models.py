@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from seekerlite.models import (
-    SPECIAL_TOKENS, TEXT_TAGS, TINY_MODEL_ID, LoraSettings, build_tiny_model, choose_backend, load_student,
-    lora_target_regex, main_build_tiny, qwen3_vl_2b_config, tiny_config, tiny_model_dir,
+    TINY, TINY_MODEL_ID, LoraSettings, StudentConfig, build_tiny_model, choose_backend, load_student, load_trained,
+    lora_target_regex, main_build_tiny, qwen3_vl_2b_config, tiny_config, tiny_model_dir, trained_weights,
 )
+from seekerlite.models.tiny import SPECIAL_TOKENS, TEXT_TAGS
 
 TOOLS = [{"type": "function", "function": {
     "name": "crop_video", "description": "Frames from [start_time, end_time] seconds.",
@@ -151,11 +152,10 @@ def test_choose_backend(cuda, unsloth, four_bit, expected):
     assert choose_backend(cuda, unsloth, four_bit) == expected
 
 
-def test_load_student_on_cpu_gives_a_lora_model_that_trains(tiny_cache, monkeypatch):
+def test_load_student_with_lora_on_cpu_trains_only_the_adapter(tiny_cache, monkeypatch):
     monkeypatch.setenv("SEEKERLITE_CACHE", str(tiny_cache))
-    with pytest.warns(UserWarning, match="4-bit"):
-        student = load_student(TINY_MODEL_ID, device="cpu")
-    assert student.backend == "full" and student.device == "cpu"
+    student = load_student(StudentConfig(model_id=TINY, lora_r=4, device="cpu"))
+    assert student.backend == "full" and student.device == "cpu" and student.config.lora_r == 4
     assert type(student.model).__name__.startswith("PeftModel")
     trainable = [n for n, p in student.model.named_parameters() if p.requires_grad]
     assert len(trainable) == 2 * 7 * 2  # layers x (q k v o gate up down) x (A, B)
@@ -171,21 +171,74 @@ def test_load_student_on_cpu_gives_a_lora_model_that_trains(tiny_cache, monkeypa
 
 def test_load_student_variants(tiny_cache, monkeypatch):
     monkeypatch.setenv("SEEKERLITE_CACHE", str(tiny_cache))
-    frozen = load_student(TINY_MODEL_ID, device="cpu", load_in_4bit=False, lora=None)
+    frozen = load_student(TINY, inference=True)  # policies, judges: no adapter, frozen, eval mode
     assert not any(p.requires_grad for p in frozen.model.parameters()) and not frozen.model.training
-    both = load_student(str(tiny_model_dir(0)), device="cpu", load_in_4bit=False,
-                        lora=LoraSettings(r=4, finetune_vision_layers=True))
+    full = load_student(TINY)  # the tiny preset: lora_r None, every weight trainable
+    assert full.config.lora_r is None and full.model.training
+    assert all(p.requires_grad for p in full.model.parameters())
+    assert not type(full.model).__name__.startswith("PeftModel")
+    legacy = load_student(TINY_MODEL_ID, inference=True)  # the older name of the tiny model still loads
+    assert legacy.model_path == frozen.model_path
+    both = load_student(StudentConfig(model_id=str(tiny_model_dir(0)), lora_r=4, finetune_vision_layers=True,
+                                      device="cpu"))
     names = [n for n, p in both.model.named_parameters() if p.requires_grad]
     assert any("visual.blocks" in n for n in names) and any("language_model" in n for n in names)
     with pytest.raises(ValueError):
         lora_target_regex(LoraSettings(finetune_language_layers=False))
+    with pytest.raises(ValueError, match="backend"):
+        StudentConfig(backend="vllm")
+    with pytest.raises(ValueError, match="unsloth"):  # unsloth is CUDA-only: a clear error on a CPU
+        load_student(StudentConfig(backend="unsloth", device="cpu"))
+
+
+def test_load_trained_reads_run_adapter_and_model_folders(tiny_cache, monkeypatch, tmp_path):
+    """One loader for every trained folder: a run folder (run.json says where), an adapter, a model, an id."""
+    from peft import PeftModel
+
+    from seekerlite.config import EnvConfig
+    from seekerlite.runs import RunInfo, write_run
+
+    monkeypatch.setenv("SEEKERLITE_CACHE", str(tiny_cache))
+    lora = load_student(StudentConfig(lora_r=2, device="cpu"))
+    with torch.no_grad():
+        for n, p in lora.model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.01)  # not the zero init, so that loading can be told from not loading
+    lora.model.save_pretrained(tmp_path / "run" / "adapter")
+    write_run(tmp_path / "run", RunInfo("sft", env=EnvConfig(), student=StudentConfig(lora_r=2), weights="adapter"))
+    full = load_student(TINY, inference=True)
+    full.model.save_pretrained(tmp_path / "model")
+    full.processor.save_pretrained(tmp_path / "model")
+
+    assert trained_weights(tmp_path / "run")[:2] == ("adapter", tmp_path / "run" / "adapter")
+    assert trained_weights(tmp_path / "run")[2].lora_r == 2
+    assert trained_weights(tmp_path / "run" / "adapter")[:2] == ("adapter", tmp_path / "run" / "adapter")
+    assert trained_weights(tmp_path / "model")[:2] == ("model", tmp_path / "model")
+    assert trained_weights(TINY)[0] == "id"
+    assert trained_weights(tmp_path)[:2] == ("model", tmp_path / "model")  # a folder whose model/ holds them
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no trained weights"):
+        trained_weights(tmp_path / "empty")
+
+    want = {n.replace(".default", ""): p for n, p in lora.model.named_parameters() if "lora_" in n}
+    for path in (tmp_path / "run", tmp_path / "run" / "adapter"):
+        frozen = load_trained(path)
+        assert isinstance(frozen.model, PeftModel) and not any(p.requires_grad for p in frozen.model.parameters())
+        got = {n.replace(".default", ""): p for n, p in frozen.model.named_parameters() if "lora_" in n}
+        assert got.keys() == want.keys() and all(torch.equal(got[n], want[n]) for n in want)
+    go_on = load_trained(tmp_path / "run", inference=False)  # GRPO continuing SFT's adapter
+    assert {n for n, p in go_on.model.named_parameters() if p.requires_grad} == \
+        {n for n, _ in go_on.model.named_parameters() if "lora_" in n}
+    model = load_trained(tmp_path / "model")
+    assert not isinstance(model.model, PeftModel) and not model.model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.model.state_dict().values(), full.model.state_dict().values()))
 
 
 def test_unknown_model_id_offline_has_a_helpful_error():
     with pytest.raises(FileNotFoundError) as info:
-        load_student("nobody-here/no-such-qwen", device="cpu", load_in_4bit=False, local_files_only=True)
+        load_student(StudentConfig(model_id="nobody-here/no-such-qwen", device="cpu"), local_files_only=True)
     message = str(info.value)
-    assert "hf download nobody-here/no-such-qwen --local-dir" in message and TINY_MODEL_ID in message
+    assert "hf download nobody-here/no-such-qwen --local-dir" in message and f"--model {TINY}" in message
 
 
 def test_configs():

@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from seekerlite.pipeline.cli import main_track
-from seekerlite.pipeline.stage3_masks import (
-    MaskConfig,
-    load_sam2_predictor,
-    mask_samples,
-    masklet_agreement,
-    track_opencv,
-    track_video,
-)
+from seekerlite.pipeline.stage3_masks import MaskConfig, mask_samples
 from seekerlite.schema import (
     Masklet,
     Sample,
@@ -28,6 +21,7 @@ from seekerlite.schema import (
     mask_to_box,
     save_jsonl,
 )
+from seekerlite.tracking import load_sam2_predictor, masklet_agreement, track_opencv, track_video
 from seekerlite.video import open_video, write_video
 
 

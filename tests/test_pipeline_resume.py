@@ -1,5 +1,6 @@
 """The pipeline end to end on a small config: an interrupted run resumes to the same files as an uninterrupted
-one (no duplicate, no lost record), torn lines are repaired, counts add up, and the CLI drives it."""
+one (no duplicate, no lost record), torn lines are repaired, counts add up, the run folder records its settings
+in run.json, and the CLI drives it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from conftest import SAMPLE_DATA
 
 from seekerlite.pipeline.cli import main_pipeline
 from seekerlite.pipeline.curate import CurateConfig
-from seekerlite.pipeline.resume import STAGES, StageFiles, _repair_tail, compare_runs
+from seekerlite.pipeline.store import STAGES, StageFiles, _repair_tail, compare_runs
 from seekerlite.pipeline.runner import (
     PipelineConfig,
     SourceConfig,
@@ -23,6 +24,7 @@ from seekerlite.pipeline.runner import (
 )
 from seekerlite.pipeline.stage1_filter import FilterConfig
 from seekerlite.pipeline.stage3_masks import MaskConfig
+from seekerlite.runs import read_run
 from seekerlite.schema import Sample, VisualPrompt, load_jsonl, save_jsonl, to_dict
 from seekerlite.trajectory import load_chat_dataset
 
@@ -66,7 +68,10 @@ def reference_run(small_config, tmp_path_factory) -> Path:
     return out
 
 
-def test_reference_run_counts_and_outputs(reference_run):
+def test_reference_run_counts_and_outputs(small_config, reference_run):
+    info = read_run(reference_run, levels=0)  # run.json (there is no config.json any more)
+    assert info.kind == "pipeline" and info.env == small_config[0].env and not (reference_run / "config.json").exists()
+    assert info.config == json.loads(json.dumps(to_dict(small_config[0]))) and info.versions["python"]
     counts = {c.stage: c for c in read_counts(reference_run)}
     assert list(counts) == list(STAGES)
     assert counts["stage1_filter"].reasons == {"no_instance_reference": 1, "too_short": 1}
@@ -132,9 +137,14 @@ def test_another_config_is_refused(small_config, reference_run):
 def test_cli_run_status_step_and_restart(small_config, tmp_path, capsys):
     _, cfg_path = small_config
     out = tmp_path / "cli_run"
-    assert main_pipeline(["run", "--config", str(cfg_path), "--out", str(out), "--quiet", "--until", "stage2_verify"]) == 0
+    assert main_pipeline(["run", "--config", str(cfg_path), "--out", str(out), "--quiet", "--until", "stage2_verify",
+                          "--frames-per-call", "2"]) == 0
     text = capsys.readouterr().out
     assert "| stage2_verify |" in text and "| sft |" not in text
+    env = read_run(out).env  # the env flag overrides the config's env, and run.json records it
+    assert env.frames_per_call == 2 and env.overview_frames == small_config[0].env.overview_frames
+    assert main_pipeline(["run", "--config", str(cfg_path), "--out", str(out), "--quiet", "--frames-per-call", "3"]) == 2
+    assert "another config" in capsys.readouterr().err  # resuming with another env is refused
     assert main_pipeline(["status", "--out", str(out)]) == 0
     assert "| stage1_filter |" in capsys.readouterr().out
     assert main_pipeline(["run", "--config", str(cfg_path), "--out", str(out), "--quiet", "--restart",

@@ -11,12 +11,8 @@ import pytest
 from conftest import fake_openai_server
 from PIL import Image
 
-from seekerlite.pipeline.curate import (
-    CurateConfig,
-    NoisyOraclePolicy,
-    curate_samples,
-    to_open_ended,
-)
+from seekerlite.marks import describe_prompt
+from seekerlite.pipeline.curate import CurateConfig, curate_samples, to_open_ended
 from seekerlite.pipeline.stage1_filter import FilterConfig, filter_samples, rule_reasons
 from seekerlite.pipeline.stage2_verify import VerifyConfig, verify_samples
 from seekerlite.pipeline.stage4_render import (
@@ -26,13 +22,8 @@ from seekerlite.pipeline.stage4_render import (
     render_samples,
     score_frames,
 )
-from seekerlite.pipeline.synthesize import (
-    OpenAIPolicy,
-    SynthConfig,
-    synthesize_trajectories,
-)
-from seekerlite.policies import PolicyReply, RandomPolicy
-from seekerlite.prompts import describe_prompt
+from seekerlite.pipeline.trajectories import SynthConfig, synthesize_trajectories
+from seekerlite.policies import NoisyOraclePolicy, OpenAIPolicy, PolicyReply, RandomPolicy
 from seekerlite.schema import PROMPT_TYPES, Masklet, Sample, VisualPrompt, encode_mask
 from seekerlite.trajectory import load_chat_dataset, save_chat_dataset
 

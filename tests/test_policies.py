@@ -4,10 +4,17 @@ import json
 
 import pytest
 
+from seekerlite.config import EnvConfig, assistant_turns
+from seekerlite.grammar import render_tool_call
+from seekerlite.judge import answer_is_correct
 from seekerlite.policies import (
-    EpisodeConfig, OraclePolicy, PolicyReply, RandomPolicy, answer_is_correct, run_episode, run_episodes,
+    NoisyOraclePolicy,
+    OraclePolicy,
+    PolicyReply,
+    RandomPolicy,
+    run_episode,
+    run_episodes,
 )
-from seekerlite.protocol import render_tool_call
 from seekerlite.trajectory import Trajectory
 
 
@@ -80,8 +87,40 @@ def test_loop_edge_cases(toy_dataset):
     assert "unknown tool 'zoom'" in tool_texts[0] and "bad arguments for crop_video" in tool_texts[1]
     assert t.finish_reason == "answer"
     loop = [render_tool_call("view_visual_prompt", {})] * 10
-    t = run_episode(Scripted(loop), s, EpisodeConfig(max_turns=3), base_dir=base)
-    assert t.finish_reason == "max_turns" and len(t.turns) == 3
+    env = EnvConfig(max_tool_rounds=2)
+    t = run_episode(Scripted(loop), s, env, base_dir=base)
+    assert t.finish_reason == "max_turns" and len(t.turns) == assistant_turns(env) == 3
+
+
+def test_last_turn_tool_call_is_not_run(toy_dataset):
+    """TRL's tool loop: max_tool_rounds rounds of calls, then one more reply whose tool call is not run."""
+    samples, base = toy_dataset
+    call = "<think>look</think>\n" + render_tool_call("crop_video", {"start_time": 0.0, "end_time": 1.0})
+    for rounds in (0, 1, 3):
+        t = run_episode(Scripted([call] * 10), samples[0], EnvConfig(max_tool_rounds=rounds), base_dir=base)
+        assert len(t.turns) == rounds + 1 and t.finish_reason == "max_turns"
+        assert [m["role"] for m in t.messages].count("tool") == rounds == t.n_tool_calls
+        assert t.messages[-1]["role"] == "assistant" and t.messages[-1]["tool_calls"]  # the unrun call is kept
+        assert all(r.ok for r in t.tool_log) and t.answer is None and t.correct is False
+    # answering in the last allowed turn is fine
+    t = run_episode(Scripted([call, "<think>ok</think><answer>A</answer>"]), samples[0], EnvConfig(max_tool_rounds=1),
+                    base_dir=base)
+    assert t.finish_reason == "answer" and t.answer == "A" and t.n_tool_calls == 1
+
+
+def test_episode_answer_is_strict(toy_dataset):
+    """The trajectory's answer is the one final <answer>; hedges, empty and repeated answers are wrong."""
+    samples, base = toy_dataset
+    mc = next(s for s in samples if s.is_mc)
+    other = next(c for c in "ABCD" if c != mc.answer)
+    right = run_episode(Scripted([f"<think>x</think><answer>({mc.answer.lower()})</answer>"]), mc, base_dir=base)
+    assert right.answer == f"({mc.answer.lower()})" and right.correct and right.finish_reason == "answer"
+    for reply in (f"<think>x</think><answer>{mc.answer} or {other}</answer>",
+                  f"<think>x</think><answer>{other}</answer><answer>{mc.answer}</answer>",
+                  "<think>x</think><answer></answer>", f"<think>x</think>{mc.answer}"):
+        t = run_episode(Scripted([reply]), mc, base_dir=base)
+        assert t.correct is False, reply
+    assert run_episode(Scripted(["<think>x</think><answer></answer>"]), mc, base_dir=base).finish_reason == "no_action"
 
 
 def test_trajectory_save_load(tmp_path, toy_dataset):
@@ -101,8 +140,20 @@ def test_answer_scoring(toy_dataset):
     mc = next(s for s in samples if s.is_mc)
     oe = next(s for s in samples if not s.is_mc)
     assert answer_is_correct(mc, mc.answer) and answer_is_correct(mc, f"({mc.answer.lower()})")
-    assert not answer_is_correct(mc, None)
+    assert answer_is_correct(mc, mc.options["ABCD".index(mc.answer)])  # the option's text names it too
+    assert not answer_is_correct(mc, None) and not answer_is_correct(mc, "A B C D")
+    assert not answer_is_correct(mc, f"{mc.answer} or {next(c for c in 'ABCD' if c != mc.answer)}")
     assert answer_is_correct(oe, "The " + oe.answer.upper() + ".")
+    assert answer_is_correct(oe, "x", judge=lambda p, r, q="": 1.0) and not answer_is_correct(oe, None)
+
+
+def test_noisy_oracle_pass_rate(toy_dataset):
+    samples, base = toy_dataset
+    few = samples[:4]  # MC and OE
+    assert all(t.correct for t in run_episodes(NoisyOraclePolicy(1.0), few, base_dir=base, progress=False))
+    assert not any(t.correct for t in run_episodes(NoisyOraclePolicy(0.0), few, base_dir=base, progress=False))
+    with pytest.raises(ValueError, match="p_correct"):
+        NoisyOraclePolicy(1.5)
 
 
 def test_cli_episode(tmp_path, real_samples):

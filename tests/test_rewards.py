@@ -1,23 +1,24 @@
-"""Each reward on crafted completions, good and adversarial, in the message format TRL hands reward functions."""
+"""Each reward on crafted completions, good and adversarial, in the message format TRL hands reward functions.
+The judges themselves (RuleJudge, LLMJudge, the strict MC letter) are tested in tests/test_judge.py."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import fake_openai_server
 
-from seekerlite.protocol import render_tool_call
-from seekerlite.train.rewards import (
-    LLMJudge,
-    RewardConfig,
-    RuleJudge,
-    accuracy_reward,
+from seekerlite.grammar import (
     count_tool_use,
     final_answer,
     format_problems,
+    render_tool_call,
+)
+from seekerlite.train.rewards import (
+    RewardConfig,
+    accuracy_reward,
+    episode_correct,
     format_reward,
-    make_judge,
     make_reward_funcs,
     parsimony_reward,
+    parsimony_score,
     score_completion,
 )
 
@@ -72,21 +73,29 @@ def test_plain_string_completion_and_raw_tool_call_text():
 
 
 def test_mc_exact_option_match():
-    got = accuracy_reward([[answer(a)] for a in ("B", "(B)", "b.", "B. green", "green", "B. red", "A or B", "A B C D")],
-                          answer=["B"] * 8, options=[OPTIONS] * 8)
-    assert got == [1, 1, 1, 1, 1, 0, 0, 0]
+    cases = ("B", "(B)", "b.", "B. green", "green", "B. red", "A or B", "A B C D", "B, C", "(B) or (C)", "E", "")
+    got = accuracy_reward([[answer(a)] for a in cases], answer=["B"] * len(cases), options=[OPTIONS] * len(cases))
+    assert got == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
 
 
-def test_oe_rule_judge():
-    j = RuleJudge()
-    assert j("Green.", "green") == 1.0 and j("it turns green", "green") == 1.0 and j("grey", "gray") == 1.0
-    assert j("two", "2") == 1.0 and j("twice", "2") == 1.0 and j("3", "2") == 0.0
-    assert j("at 2.4 s", "at about 2.3 s") == 1.0 and j("at about 4.1 s", "at about 2.3 s") == 0.0
-    assert j("yes, through the left edge", "yes, through the left edge") == 1.0
-    assert j("no, it stays in the frame", "yes, through the left edge") == 0.0
-    assert j("the blue square", "the blue square") == 1.0 and j("the red square", "the blue square") == 0.0
-    oe = accuracy_reward([[answer("It becomes green")], [answer("red")]], answer=["green"] * 2, options=[None, None])
-    assert oe == [1.0, 0.0]
+def test_oe_accuracy():
+    oe = accuracy_reward([[answer("It becomes green")], [answer("red")], [answer("green or red")]], answer=["green"] * 3,
+                         options=[None] * 3)
+    assert oe == [1.0, 0.0, 0.0]
+
+
+def test_empty_or_missing_answers_earn_nothing():
+    for comp in ([final("<think>x</think><answer></answer>")], [final("<think>x</think><answer>  </answer>")],
+                 [final("<think>x</think>B")], [final("<think>x</think><answer>B")], [call(), tool()]):
+        assert final_answer(comp) is None and not episode_correct(comp, "B", OPTIONS)
+        assert scores(comp)["accuracy"] == 0.0 and scores(comp)["total"] == 0.0
+
+
+def test_last_turn_tool_call_is_not_an_answer():
+    """TRL's last allowed turn: its tool call is not run, so the rollout ends on an assistant turn with a call."""
+    capped = [call(), tool(), call(extra="<answer>B</answer>")]
+    assert final_answer(capped) is None and scores(capped)["total"] == 0.0
+    assert any("ends on a tool call" in p for p in format_problems(capped))
 
 
 # ---------------------------------------------------------------------------------------------- adversarial cases
@@ -127,6 +136,9 @@ def test_answer_inside_a_tool_call():
 
 @pytest.mark.parametrize("completion, problem", [
     ([final("<answer>B</answer>")], "does not start with <think>"),
+    ([final("<think></think><answer>B</answer>")], "empty <think>"),
+    ([final("<think>a</think><answer></answer>")], "empty <answer>"),
+    ([call(think=" "), tool(), answer()], "turn 0: empty <think>"),
     ([final("<think>a</think><think>b</think><answer>B</answer>")], "more than one <think>"),
     ([final("<think>a</think><answer>B</answer> and also C")], "text after </answer>"),
     ([final("Sure! <think>a</think><answer>B</answer>")], "does not start"),
@@ -166,6 +178,8 @@ def test_parsimony_weights_and_floor():
     assert parsimony_reward(comps, **kw, frame_penalty=0.05, free_frames=4) == pytest.approx([1.0, 1.0, 0.2])
     assert parsimony_reward([[answer("A")]], answer=["B"], options=[OPTIONS], needs_correct=False) == [1.0]
     assert count_tool_use(LOOK3) == (3, 12)
+    assert [parsimony_score(n, 0) for n in range(7)] == pytest.approx([1.0, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0])
+    assert parsimony_score(2, 20, free_calls=2, frame_penalty=0.05, free_frames=10) == pytest.approx(0.5)
 
 
 def test_trl_signature_and_weights():
@@ -180,37 +194,18 @@ def test_trl_signature_and_weights():
     assert scores(GOOD, cfg=cfg)["total"] == pytest.approx(1.0)
 
 
-# ---------------------------------------------------------------------------------------------- LLM judge
-
-def _judge_reply(body):
-    verdict = "Yes." if "Candidate answer: emerald" in body["messages"][0]["content"] else "No"
-    return {"role": "assistant", "content": verdict}
-
-
-def test_llm_judge_openai_compatible_endpoint():
-    with fake_openai_server(_judge_reply) as (url, seen):
-        judge = make_judge(f"{url}#judge-model")
-        assert judge("emerald", "green", "What colour?") == 1.0 and judge("red", "green") == 0.0
-        assert judge("emerald", "green", "What colour?") == 1.0 and len(seen) == 2  # cached
-        assert seen[0]["model"] == "judge-model"
-        got = accuracy_reward([[answer("emerald")]], answer=["green"], options=[None], question=["What colour?"],
-                              judge=judge)
-        assert got == [1.0]
+def test_rewards_never_raise(caplog):
+    odd = [[{"role": "assistant", "content": None}], [{"role": "assistant"}], [{"content": "x"}], "", [42]]
+    n = len(odd)
+    assert accuracy_reward(odd, answer=["B"] * n, options=[OPTIONS] * n) == [0.0] * n
+    assert format_reward(odd) == [0.0] * n
+    assert parsimony_reward(odd, answer=["B"] * n, options=[OPTIONS] * n) == [0.0] * n
+    with pytest.raises(ValueError, match="needs the `answer` column"):
+        parsimony_reward([GOOD])
 
 
-def test_llm_judge_falls_back_to_rules_on_unclear_replies():
-    judge = LLMJudge(lambda prompt: "hmm, maybe")
-    assert judge("green", "green") == 1.0 and judge("red", "green") == 0.0
-
-
-def test_llm_judge_local_model_runs():
-    """Any local chat model can judge; the tiny model's reply is noise, so the verdict falls back to the rules."""
-    from seekerlite.models import ensure_tiny_model
-
-    judge = make_judge(f"local:{ensure_tiny_model()}")
-    assert judge("green", "green") in (0.0, 1.0)
-
-
-def test_unknown_judge_spec():
-    with pytest.raises(ValueError, match="unknown judge"):
-        make_judge("gpt")
+def test_a_given_judge_decides_oe_only():
+    always = lambda prediction, reference, question="": 1.0
+    funcs, _ = make_reward_funcs(RewardConfig(), judge=always)
+    acc = funcs[0]([[answer("anything")], [answer("A or B")]], answer=["green", "B"], options=[None, OPTIONS])
+    assert acc == [1.0, 0.0]  # OE: the judge says yes; MC: the strict letter says no

@@ -5,11 +5,15 @@ import shutil
 
 import pytest
 
-from seekerlite.env import EnvConfig
+from seekerlite.config import EnvConfig, StudentConfig
+from seekerlite.evaluate import format_stats
+from seekerlite.grammar import reply_ok
+from seekerlite.runs import read_run
 from seekerlite.train.collate import IGNORE_INDEX, ChatCollator, draw_loss_mask, loss_mask_spans
-from seekerlite.train.sft import SFTRunConfig, format_stats, load_sft_dataset, main_sft, reply_format_ok, train_sft
+from seekerlite.train.sft import SFTRunConfig, load_sft_dataset, main_sft, train_sft
 
-SMALL_ENV = EnvConfig(overview_frames=2, max_frames_per_call=2, min_frames_per_call=2)  # short episodes: fast tests
+SMALL_ENV = EnvConfig(overview_frames=2, frames_per_call=2, min_frames_per_call=2)  # short episodes: fast tests
+SMALL_FLAGS = ["--overview-frames", "2", "--frames-per-call", "2", "--min-frames-per-call", "2"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -26,13 +30,13 @@ def one_thread():
 @pytest.fixture(scope="module")
 def sft_data(toy_dataset, tmp_path_factory):
     """A chat dataset (sft.jsonl) of 6 oracle episodes on the toy world, MC and OE, some re-viewing the prompt."""
-    from seekerlite.policies import EpisodeConfig, OraclePolicy, run_episodes
+    from seekerlite.policies import OraclePolicy, run_episodes
     from seekerlite.trajectory import save_chat_dataset
 
     samples, base = toy_dataset
     picked = [s for s in samples if s.is_mc][:3] + [s for s in samples if not s.is_mc][:3]
-    trajs = run_episodes(OraclePolicy(seed=0, p_view_prompt=0.5), picked, EpisodeConfig(env=SMALL_ENV),
-                         base_dir=str(base), progress=False)
+    trajs = run_episodes(OraclePolicy(seed=0, p_view_prompt=0.5), picked, SMALL_ENV, base_dir=str(base),
+                         progress=False)
     assert any(len(t.turns) == 3 for t in trajs) and any(len(t.turns) == 2 for t in trajs)  # both episode shapes
     return save_chat_dataset(trajs, tmp_path_factory.mktemp("sft_data")), trajs
 
@@ -41,7 +45,7 @@ def sft_data(toy_dataset, tmp_path_factory):
 def processor():
     from seekerlite.models import load_student
 
-    return load_student(lora=None, load_in_4bit=False).processor
+    return load_student("tiny", inference=True).processor
 
 
 def _runs(labels):
@@ -57,7 +61,7 @@ def _runs(labels):
 
 
 def test_labels_are_exactly_the_assistant_turns(sft_data, processor):
-    from seekerlite.protocol import assistant_text
+    from seekerlite.grammar import assistant_text
 
     path, trajs = sft_data
     ds = load_sft_dataset(path)
@@ -122,28 +126,42 @@ def test_loss_mask_figure(sft_data, processor):
     ("<think>a</think><answer></answer>", False),
     ("", False),
 ])
-def test_reply_format_ok(text, ok):
-    assert reply_format_ok(text) is ok
+def test_reply_ok(text, ok):
+    assert reply_ok(text) is ok
+
+
+def test_reply_ok_knows_the_last_turn():
+    call = '<think>a</think><tool_call>\n{"name": "view_visual_prompt", "arguments": {}}\n</tool_call>'
+    answer = "<think>a</think><answer>B</answer>"
+    assert reply_ok(call, last=False) and not reply_ok(call, last=True)  # the last turn must answer
+    assert reply_ok(answer, last=True) and not reply_ok(answer, last=False)  # a middle turn calls a tool
 
 
 def test_format_stats_on_oracle_episodes(sft_data):
     _, trajs = sft_data
     stats = format_stats(trajs)
     assert stats["reply_rate"] == stats["episode_rate"] == stats["answer_rate"] == 1.0  # the oracle is well formed
+    assert stats["episodes"] == len(trajs) and stats["replies"] == sum(len(t.turns) for t in trajs)
 
 
 def test_sft_trains_saves_and_resumes(sft_data, tmp_path):
-    """The CLI entry point trains a few steps (full fine-tuning), writes the loss curve and the model; a run cut
-    after its first checkpoint resumes from it, reaches the same final step and logs the same losses."""
+    """The CLI entry point trains a few steps (full fine-tuning), writes run.json, the loss curve and the model at
+    the top of the run; a run cut after its first checkpoint resumes from it (bare ``--resume`` = the latest),
+    reaches the same final step and logs the same losses."""
     path, _ = sft_data
     out = tmp_path / "run"
     args = ["--data", str(path), "--out", str(out), "--max-steps", "4", "--save-steps", "2",
-            "--batch-size", "2", "--lr", "3e-3", "--logging-steps", "1"]
+            "--batch-size", "2", "--lr", "3e-3", "--logging-steps", "1", *SMALL_FLAGS]
     assert main_sft(args) == 0
     for name in ("loss.json", "loss.png", "config.json", "model.safetensors", "tokenizer_config.json",
-                 "checkpoint-2", "checkpoint-4", "run_config.json"):
+                 "checkpoint-2", "checkpoint-4", "run.json", "summary.json"):
         assert (out / name).exists(), name
+    assert not (out / "adapter").exists() and not (out / "merged").exists()
+    info = read_run(out)
+    assert (info.kind, info.weights, info.student.lora_r, info.data) == ("sft", ".", None, str(path))
+    assert info.env == SMALL_ENV and info.config["max_steps"] == 4 and info.versions["torch"]
     first = json.loads((out / "loss.json").read_text())
+    assert first["step"] == [1, 2, 3, 4] and all(x > 0 for x in first["loss"])
     logged = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["log_history"]
 
     shutil.rmtree(out / "checkpoint-4")  # as if the run died after step 3
@@ -156,22 +174,34 @@ def test_sft_trains_saves_and_resumes(sft_data, tmp_path):
 
 
 def test_lora_run_saves_adapter_and_merged_model(sft_data, tmp_path):
-    from seekerlite.models import load_student
+    """LoRA: the adapter in adapter/ (run.json weights="adapter"), nothing at the top; ``save_merged`` adds merged/.
+    Both load with models.load_trained and compute what the trained model computes."""
+    import torch
+    from peft import PeftModel
 
+    from seekerlite.models import load_trained
+
+    assert SFTRunConfig().save_merged is False  # merging is opt-in
     path, _ = sft_data
-    cfg = SFTRunConfig(data=str(path), output_dir=str(tmp_path), lora_r=4, max_steps=2, save_steps=100,
-                       logging_steps=1, learning_rate=5e-3, overview_frames=2, max_frames_per_call=2)
+    cfg = SFTRunConfig(data=str(path), output_dir=str(tmp_path), student=StudentConfig(lora_r=4), env=SMALL_ENV,
+                       max_steps=2, save_steps=100, logging_steps=1, learning_rate=5e-3, save_merged=True)
     summary = train_sft(cfg)
     assert summary["steps"] == 2 and summary["loss_first"] > 0
-    assert (tmp_path / "adapter" / "adapter_config.json").exists() and (tmp_path / "config.json").exists()
-    merged = load_student(str(tmp_path), lora=None, load_in_4bit=False).model
+    assert (tmp_path / "adapter" / "adapter_config.json").exists() and (tmp_path / "merged" / "config.json").exists()
+    assert not (tmp_path / "config.json").exists() and not (tmp_path / "model.safetensors").exists()
+    info = read_run(tmp_path)
+    assert (info.weights, info.student.lora_r) == ("adapter", 4)
+    from_run = load_trained(tmp_path)  # run.json says where the weights are
+    assert isinstance(from_run.model, PeftModel)
+    merged = load_trained(tmp_path / "merged").model
+    assert not isinstance(merged, PeftModel)
     tuned = summary["trainer"].model.eval()
     batch = ChatCollator(summary["student"].processor)([load_sft_dataset(path)[0]])
     batch.pop("labels")
-    import torch
-
-    with torch.no_grad():  # merging the adapter does not change what the model computes
-        assert torch.allclose(merged(**batch).logits, tuned(**batch).logits, atol=1e-4)
+    with torch.no_grad():  # the saved adapter, and the adapter merged into its base, compute what was trained
+        want = tuned(**batch).logits
+        assert torch.allclose(from_run.model(**batch).logits, want, atol=1e-4)
+        assert torch.allclose(merged(**batch).logits, want, atol=1e-4)
 
 
 def test_mask_matches_transformers_own_where_it_is_right(sft_data, processor):

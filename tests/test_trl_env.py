@@ -28,17 +28,19 @@ ANSWER_TEXT = "<think>It turns blue.</think><answer>B</answer>"
 def trainer_and_batch(toy_dataset, tmp_path_factory):
     from trl import GRPOConfig, GRPOTrainer
 
-    from seekerlite.env import EnvConfig, VideoSeekerEnv
-    from seekerlite.models import TINY_MODEL_ID, load_student
+    from seekerlite.config import EnvConfig, StudentConfig
+    from seekerlite.env import VideoSeekerEnv
+    from seekerlite.models import load_student
     from seekerlite.train.grpo import build_rows, rows_to_dataset
 
     samples, base = toy_dataset
-    env_cfg = EnvConfig(overview_frames=2, max_frames_per_call=4)
+    env_cfg = EnvConfig(overview_frames=2, frames_per_call=4, max_tool_rounds=3)
     ds = rows_to_dataset(build_rows(samples[:1], base, env_cfg))
-    student = load_student(TINY_MODEL_ID, lora=None, device="cpu", load_in_4bit=False)
-    student.model.train().requires_grad_(True)  # full fine-tuning of the tiny model (load_student(lora=None) freezes)
+    student = load_student(StudentConfig(device="cpu"))  # the tiny model, every weight trainable (lora_r=None)
+    assert student.model.training and all(p.requires_grad for p in student.model.parameters())
     args = GRPOConfig(output_dir=str(tmp_path_factory.mktemp("grpo")), per_device_train_batch_size=2,
-                      num_generations=2, max_completion_length=400, max_tool_calling_iterations=3, max_steps=1,
+                      num_generations=2, max_completion_length=400,
+                      max_tool_calling_iterations=env_cfg.max_tool_rounds, max_steps=1,
                       report_to=[], use_cpu=True, save_strategy="no", logging_steps=1, learning_rate=1e-3)
     calls: list[dict] = []
 
@@ -144,7 +146,8 @@ def test_reward_sees_messages_and_envs(trainer_and_batch):
     assert len(seen["kwargs"]["environments"]) == 2
 
     # seekerlite's rewards read TRL's message format: the scripted rollout is well formed, made 1 call, 4 frames
-    from seekerlite.train.rewards import count_tool_use, format_problems, format_reward
+    from seekerlite.grammar import count_tool_use, format_problems
+    from seekerlite.train.rewards import format_reward
 
     assert format_problems(comp) == [] and format_reward(seen["completions"]) == [1.0, 1.0]
     assert count_tool_use(comp) == (1, 4)

@@ -8,20 +8,20 @@
 Each stage is a function over an iterable of records that yields one ``Outcome`` per record (kept, or dropped
 with reasons), and a CLI step (``seekerlite pipeline step <stage> --input F --out RUN``):
 
-    resume.py         stage files in a run folder: append + fsync, drops with reasons, counts, resume by id
+    store.py          stage files in a run folder: append + fsync, drops with reasons, counts, resume by id
     stage1_filter.py  filter_samples: low-cost text rules (+ an optional yes/no model scorer)
     stage2_verify.py  verify_samples: the video decodes, bounds, the instance is visible in the span (+ a VLM check)
-    stage3_masks.py   mask_samples / track_video: SAM2 video predictor, OpenCV fallback, toy-world exact masks
+    stage3_masks.py   mask_samples: every instance tracked (seekerlite.tracking: SAM2 / OpenCV) or its exact toy mask
     stage4_render.py  render_samples / choose_frame: best frame, prompt type drawn from a distribution, F_vp saved
-    synthesize.py     synthesize_trajectories: a teacher's episodes, kept when right and well formed (SFT data)
+    trajectories.py   synthesize_trajectories: a teacher's episodes, kept when right and well formed (SFT data)
     curate.py         curate_samples: pass rate over k rollouts, keep 0 < rate < 1, optional MC -> OE (RL data)
     scorers.py        YesNoScorer: P(yes) of any local model, for stage 1 and stage 2's optional checks
     runner.py         PipelineConfig, sources, run_pipeline, counts table and funnel chart
     cli.py            main_pipeline(argv), main_track(argv)
 """
 
-from seekerlite.pipeline.curate import CurateConfig, NoisyOraclePolicy, curate_samples
-from seekerlite.pipeline.resume import (
+from seekerlite.pipeline.curate import CurateConfig, curate_samples
+from seekerlite.pipeline.store import (
     STAGES,
     Outcome,
     StageCounts,
@@ -41,14 +41,7 @@ from seekerlite.pipeline.runner import (
 )
 from seekerlite.pipeline.stage1_filter import FilterConfig, filter_samples, rule_reasons
 from seekerlite.pipeline.stage2_verify import VerifyConfig, verify_samples
-from seekerlite.pipeline.stage3_masks import (
-    MaskConfig,
-    Track,
-    mask_samples,
-    track_opencv,
-    track_sam2,
-    track_video,
-)
+from seekerlite.pipeline.stage3_masks import MaskConfig, mask_samples
 from seekerlite.pipeline.stage4_render import (
     FrameScore,
     RenderConfig,
@@ -56,11 +49,7 @@ from seekerlite.pipeline.stage4_render import (
     render_samples,
     score_frames,
 )
-from seekerlite.pipeline.synthesize import (
-    OpenAIPolicy,
-    SynthConfig,
-    synthesize_trajectories,
-)
+from seekerlite.pipeline.trajectories import SynthConfig, synthesize_trajectories
 
 __all__ = [
     "STAGES",
@@ -68,8 +57,6 @@ __all__ = [
     "FilterConfig",
     "FrameScore",
     "MaskConfig",
-    "NoisyOraclePolicy",
-    "OpenAIPolicy",
     "Outcome",
     "PipelineConfig",
     "RenderConfig",
@@ -77,7 +64,6 @@ __all__ = [
     "StageCounts",
     "StageFiles",
     "SynthConfig",
-    "Track",
     "VerifyConfig",
     "choose_frame",
     "compare_runs",
@@ -95,8 +81,5 @@ __all__ = [
     "run_stage",
     "score_frames",
     "synthesize_trajectories",
-    "track_opencv",
-    "track_sam2",
-    "track_video",
     "verify_samples",
 ]

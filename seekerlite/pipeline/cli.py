@@ -33,6 +33,9 @@ def _points(text: str) -> list[list[float]]:
 
 
 def pipeline_parser() -> argparse.ArgumentParser:
+    from seekerlite.cliargs import add_config_arguments
+    from seekerlite.config import EnvConfig
+
     p = argparse.ArgumentParser(prog="seekerlite pipeline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -42,6 +45,7 @@ def pipeline_parser() -> argparse.ArgumentParser:
     s.add_argument("--restart", action="store_true", help="delete what an earlier run wrote in --out, then run")
     s.add_argument("--until", default=None, help="stop after this stage")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_arguments(s, EnvConfig, prefix="env.", title="environment of the SFT and RL episodes (overrides the config's env)")
     s = sub.add_parser("status", help="print the counts of a run folder's finished stages")
     s.add_argument("--out", required=True)
     s = sub.add_parser("step", help="run one stage on a samples file (seekerlite JSONL or V2P-Bench) into a run folder")
@@ -50,11 +54,12 @@ def pipeline_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--config", default=None, help="settings of the stage (default: every stage's defaults)")
     s.add_argument("--quiet", action="store_true")
+    add_config_arguments(s, EnvConfig, prefix="env.", title="environment of the SFT and RL episodes (overrides the config's env)")
     return p
 
 
 def main_pipeline(argv: list[str] | None = None) -> int:
-    from seekerlite.pipeline.resume import clear_run, rebase_sample
+    from seekerlite.pipeline.store import clear_run, rebase_sample
     from seekerlite.pipeline.runner import (
         PipelineConfig,
         format_counts,
@@ -64,10 +69,13 @@ def main_pipeline(argv: list[str] | None = None) -> int:
         run_pipeline,
     )
 
+    from seekerlite.cliargs import apply_values
+
     a = pipeline_parser().parse_args(argv)
+    env_flags = {k: v for k, v in vars(a).items() if k.startswith("env.")}
     try:
         if a.cmd == "run":
-            cfg = load_config(a.config)
+            cfg = apply_values(load_config(a.config), env_flags)
             if a.restart:
                 clear_run(a.out)
             counts = run_pipeline(cfg, a.out, progress=not a.quiet, until=a.until)
@@ -77,9 +85,9 @@ def main_pipeline(argv: list[str] | None = None) -> int:
             counts = read_counts(a.out)
             print(format_counts(counts) if counts else f"{a.out}: no finished stage")
         else:
-            from seekerlite.evaluate import load_samples
+            from seekerlite.data import load_samples
 
-            cfg = load_config(a.config) if a.config else PipelineConfig()
+            cfg = apply_values(load_config(a.config) if a.config else PipelineConfig(), env_flags)
             samples, base = load_samples(a.input)
             run = Path(a.out)
             run.mkdir(parents=True, exist_ok=True)
@@ -110,7 +118,7 @@ def track_parser() -> argparse.ArgumentParser:
 
 
 def main_track(argv: list[str] | None = None) -> int:
-    from seekerlite.pipeline.stage3_masks import SAM2_DEFAULT_CONFIG, track_video
+    from seekerlite.tracking import SAM2_DEFAULT_CONFIG, track_video
 
     a = track_parser().parse_args(argv)
     try:

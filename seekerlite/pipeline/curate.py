@@ -5,12 +5,13 @@ are neither always solved nor never solved (GRPO learns nothing from a group who
         print(oc.id, oc.kept, oc.info["pass_rate"])
 
 Policies (``CurateConfig.policy``):
-    "noisy-oracle:P"              ``NoisyOraclePolicy``: the oracle's tool calls, then the right answer with
-                                  probability P. A stand-in with a known pass rate that exercises curation without
-                                  a model: its pass rates say nothing about how hard a sample is.
-    "tiny" | a folder | a hub id  a transformers Qwen3-VL, *sampling* at ``temperature`` (k rollouts in one batch)
+    any ``policies.make_policy`` spec, sampled at ``temperature``:
+    "noisy-oracle:P"              the oracle's tool calls, then the right answer with probability P. A stand-in
+                                  with a known pass rate that exercises curation without a model: its pass rates
+                                  say nothing about how hard a sample is.
+    "tiny" | a folder | a hub id  a transformers Qwen3-VL (k rollouts in one batch)
     "oracle" | "random"           the baselines (always right / mostly wrong: most samples are then dropped)
-    "http(s)://host/v1#model"     an OpenAI-compatible endpoint at ``temperature``
+    "http(s)://host/v1#model"     an OpenAI-compatible endpoint
 
 ``mc_to_oe``: multiple-choice questions whose right option is a short phrase become open-ended (the option's
 text is the reference), unless an open-ended twin with the same question is already in the input. The pass
@@ -19,22 +20,18 @@ rate is then estimated on the open-ended form, the one that is kept.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from seekerlite.pipeline.resume import Outcome, drop, stable_seed
-from seekerlite.policies import (
-    EpisodeConfig,
-    OraclePolicy,
-    PolicyReply,
-    normalize_text,
-    run_episode,
-    run_episodes,
-)
-from seekerlite.schema import OPTION_LETTERS, Sample
+from seekerlite.config import EnvConfig
+from seekerlite.judge import answer_is_correct, make_judge, normalize_text
+from seekerlite.pipeline.store import Outcome, drop
+from seekerlite.policies import make_policy, run_episode, run_episodes
+from seekerlite.schema import Sample, stable_seed
+
+SCRIPTED = ("noisy-oracle", "random", "oracle")  # rollout policies with a per-rollout seed (no model to share)
 
 
 @dataclass
@@ -51,31 +48,6 @@ class CurateConfig:
     max_new_tokens: int = 128  # model policies: tokens per reply
     judge: str = "rule"  # how OE answers are judged (see train.rewards.make_judge)
     seed: int = 0  # with the sample id and rollout index, seeds every rollout
-
-
-class NoisyOraclePolicy:
-    """The oracle's tool calls, then the right answer with probability `p_correct` and a wrong one otherwise.
-
-    Honest about what it is: a policy with a *known* pass rate, for exercising curation without a model.
-    """
-
-    def __init__(self, p_correct: float = 0.5, seed: int = 0) -> None:
-        if not 0.0 <= p_correct <= 1.0:
-            raise ValueError(f"p_correct must be in [0, 1], got {p_correct}")
-        self.p_correct, self.seed = p_correct, seed
-        self.oracle = OraclePolicy(seed=seed)
-        self.name = f"noisy-oracle:{p_correct:g}"
-
-    def act(self, messages: list[dict[str, Any]], env: Any) -> PolicyReply:
-        reply = self.oracle.act(messages, env)
-        if "<answer>" not in reply.text:
-            return reply  # a tool call: the oracle's own
-        s = env.sample
-        rng = random.Random(stable_seed(self.seed, s.id, "answer"))
-        if rng.random() < self.p_correct:
-            return reply
-        wrong = rng.choice([c for c in OPTION_LETTERS[: len(s.options)] if c != s.answer]) if s.is_mc else "I cannot tell"
-        return PolicyReply(f"<think>I am not sure what I saw.</think><answer>{wrong}</answer>")
 
 
 def to_open_ended(sample: Sample, max_words: int = 6) -> Sample | None:
@@ -95,42 +67,30 @@ def to_open_ended(sample: Sample, max_words: int = 6) -> Sample | None:
                    extra={**sample.extra, "form": "oe"}, provenance={**sample.provenance, "converted_from": sample.id})
 
 
-def make_rollout_policy(spec: str, seed: int, config: CurateConfig, episode: EpisodeConfig) -> tuple[Any, EpisodeConfig]:
-    """(policy, episode config) for one rollout (``seed`` varies with the rollout for the noisy oracle)."""
-    if spec.startswith("noisy-oracle"):
-        p = float(spec.partition(":")[2] or 0.5)
-        return NoisyOraclePolicy(p, seed=seed), episode
-    if spec == "random":
-        from seekerlite.policies import RandomPolicy
-
-        return RandomPolicy(seed=seed), episode
-    from seekerlite.pipeline.synthesize import make_teacher
-
-    policy, episode = make_teacher(spec, seed, config.max_new_tokens, config.temperature, episode)
-    if hasattr(policy, "gen_kwargs"):  # a transformers policy: rollouts must be sampled to differ
-        policy.gen_kwargs.update(do_sample=True, temperature=config.temperature)
-    return policy, episode
+def make_rollout_policy(spec: str, seed: int, config: CurateConfig, env: EnvConfig) -> tuple[Any, EnvConfig]:
+    """(policy, env) for rollouts: ``policies.make_policy``, sampling at ``config.temperature`` (rollouts must
+    differ); scripted policies get `seed`, which varies with the rollout."""
+    return make_policy(spec, env, seed=seed, max_new_tokens=config.max_new_tokens, do_sample=True,
+                       temperature=config.temperature)
 
 
 def curate_samples(samples: Iterable[Sample], base_dir: Any = None, config: CurateConfig | None = None, *,
-                   skip: Iterable[str] = (), episode: EpisodeConfig | None = None) -> Iterator[Outcome]:
+                   skip: Iterable[str] = (), env: EnvConfig | None = None) -> Iterator[Outcome]:
     """RL curation over an iterable of samples: k rollouts each, keep when min < pass rate < max.
 
     Outcome ids are the *input* ids (so a resumed run skips them; the kept record, maybe the OE form, carries
     it as ``provenance["curate"]["input_id"]``).
     """
-    from seekerlite.pipeline.synthesize import make_answer_checker
-
     cfg = config or CurateConfig()
     if cfg.k < 1:
         raise ValueError(f"k must be >= 1, got {cfg.k}")
-    episode = episode or EpisodeConfig()
+    env = env or EnvConfig()
     samples = list(samples)
     oe_questions = {(s.video_path, normalize_text(s.question)) for s in samples if not s.is_mc}
-    check = make_answer_checker(cfg.judge)
+    judge = make_judge(cfg.judge)
     shared = None  # model policies are loaded once and sampled k times in one batch
-    if not cfg.policy.startswith(("noisy-oracle", "random", "oracle")):
-        shared = make_rollout_policy(cfg.policy, cfg.seed, cfg, episode)
+    if not cfg.policy.startswith(SCRIPTED):
+        shared = make_rollout_policy(cfg.policy, cfg.seed, cfg, env)
     skip = set(skip)
     for s in samples:
         if s.id in skip:
@@ -144,16 +104,17 @@ def curate_samples(samples: Iterable[Sample], base_dir: Any = None, config: Cura
 
                 torch.manual_seed(stable_seed(cfg.seed, s.id))
                 policy, ep = shared
-                trajs = run_episodes(policy, [target] * cfg.k, ep, base_dir=base_dir, batch_size=cfg.k, progress=False)
+                trajs = run_episodes(policy, [target] * cfg.k, ep, base_dir=base_dir, batch_size=cfg.k, progress=False,
+                                     judge=judge)
             else:
                 trajs = []
                 for r in range(cfg.k):  # rollout r: its own seed, the same in every run
-                    policy, ep = make_rollout_policy(cfg.policy, stable_seed(cfg.seed, r), cfg, episode)
-                    trajs.append(run_episode(policy, target, ep, base_dir=base_dir))
+                    policy, ep = make_rollout_policy(cfg.policy, stable_seed(cfg.seed, r), cfg, env)
+                    trajs.append(run_episode(policy, target, ep, base_dir=base_dir, judge=judge))
         except Exception as e:
             yield drop(s.id, f"rollout_error: {type(e).__name__}: {e}")
             continue
-        correct = [check(target, t.answer) for t in trajs]
+        correct = [answer_is_correct(target, t.answer, judge) for t in trajs]
         rate = sum(correct) / len(correct)
         info = {"input_id": s.id, "pass_rate": rate, "k": cfg.k, "policy": cfg.policy, "correct": correct}
         if rate <= cfg.min_pass_rate:

@@ -6,7 +6,8 @@
 
 Run folder (every path inside the JSONL files is relative to it):
 
-    config.json                  the config the run was started with (a different one is refused: --restart)
+    run.json                     the config the run was started with, its env and versions (another config is
+                                 refused: --restart); later steps (sft, grpo) read the env from it
     toyworld/<name>/             toy-world clips generated for a "toyworld" source
     candidates.jsonl             every source's samples, paths rebased to the run folder
     stage1_filter.jsonl ... stage4_render.jsonl      what each stage kept (+ .drops.jsonl, .done.json)
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from seekerlite.pipeline.curate import CurateConfig, curate_samples
-from seekerlite.pipeline.resume import (
+from seekerlite.pipeline.store import (
     STAGES,
     Hook,
     Outcome,
@@ -41,9 +42,10 @@ from seekerlite.pipeline.stage1_filter import FilterConfig, filter_samples
 from seekerlite.pipeline.stage2_verify import VerifyConfig, verify_samples
 from seekerlite.pipeline.stage3_masks import MaskConfig, mask_samples
 from seekerlite.pipeline.stage4_render import RenderConfig, render_samples
-from seekerlite.pipeline.synthesize import SynthConfig, synthesize_trajectories
-from seekerlite.policies import EpisodeConfig
-from seekerlite.schema import Sample, from_dict, to_dict
+from seekerlite.pipeline.trajectories import SynthConfig, synthesize_trajectories
+from seekerlite.config import EnvConfig
+from seekerlite.runs import RunInfo, write_run
+from seekerlite.schema import Sample, SchemaError, from_dict, to_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -76,7 +78,7 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)  # stage 4
     synthesize: SynthConfig = field(default_factory=SynthConfig)  # SFT trajectories
     curate: CurateConfig = field(default_factory=CurateConfig)  # RL samples
-    episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # tool budgets for the SFT and RL episodes
+    env: EnvConfig = field(default_factory=EnvConfig)  # the environment of the SFT and RL episodes (the student's)
 
 
 def load_config(path: str | os.PathLike = "demo") -> PipelineConfig:
@@ -101,10 +103,10 @@ def find_file(path: str) -> Path:
 
 def source_samples(src: SourceConfig, run_dir: Path) -> list[Sample]:
     """A source's samples with paths rebased to `run_dir` and ``provenance["input"]`` set."""
-    from seekerlite.evaluate import load_samples, subset
+    from seekerlite.data import load_samples, subset
 
     if src.kind == "toyworld":
-        from seekerlite.synth import ToyWorldConfig, generate_dataset
+        from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
         name = src.name or f"toyworld-seed{src.seed}"
         out = run_dir / "toyworld" / name
@@ -176,8 +178,8 @@ def run_one_stage(stage: str, samples: list[Sample], run_dir: Path, cfg: Pipelin
         "stage2_verify": lambda skip: verify_samples(samples, run, cfg.verify, skip=skip),
         "stage3_masks": lambda skip: mask_samples(samples, run, cfg.masks, skip=skip),
         "stage4_render": lambda skip: render_samples(samples, run, run, cfg.render, skip=skip),
-        "sft": lambda skip: synthesize_trajectories(samples, run, cfg.synthesize, skip=skip, episode=cfg.episode),
-        "rl": lambda skip: curate_samples(samples, run, cfg.curate, skip=skip, episode=cfg.episode),
+        "sft": lambda skip: synthesize_trajectories(samples, run, cfg.synthesize, skip=skip, env=cfg.env),
+        "rl": lambda skip: curate_samples(samples, run, cfg.curate, skip=skip, env=cfg.env),
     }
     if stage not in fns:
         raise ValueError(f"unknown stage {stage!r}; expected one of {list(fns)}")
@@ -186,14 +188,18 @@ def run_one_stage(stage: str, samples: list[Sample], run_dir: Path, cfg: Pipelin
 
 
 def _check_config(run: Path, cfg: PipelineConfig) -> None:
-    path, now = run / "config.json", to_dict(cfg)
+    """Record the config in ``run/run.json``, or check that a run started before used the same one."""
+    path, now = run / "run.json", json.loads(json.dumps(to_dict(cfg)))
     if path.is_file():
-        if json.loads(path.read_text()) != json.loads(json.dumps(now)):
+        try:
+            before = json.loads(path.read_text()).get("config")
+        except (OSError, json.JSONDecodeError) as e:
+            raise SchemaError(f"{path} is unreadable ({e}); pass --restart to start the run over") from None
+        if before != now:
             raise ValueError(f"{run} was started with another config ({path}); resume with the same config, "
                              f"use a new --out, or pass --restart to start over")
         return
-    run.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(now, indent=1))
+    write_run(run, RunInfo("pipeline", env=cfg.env, seed=cfg.render.seed, config=now))
 
 
 def run_pipeline(config: PipelineConfig, out: str | os.PathLike, *, hook: Hook | None = None, progress: bool = True,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from seekerlite.models import TINY_MODEL_ID
+from seekerlite.config import is_tiny
 
 YES_WORDS = ("yes", "Yes", " yes", " Yes")
 NO_WORDS = ("no", "No", " no", " No")
@@ -30,7 +30,7 @@ class YesNoScorer:
 
     def __init__(self, model_id: str = "tiny") -> None:
 
-        self.model_id = TINY_MODEL_ID if model_id in ("tiny", TINY_MODEL_ID) else model_id
+        self.model_id = model_id
         self.model, self.processor, self.tokenizer, self.vision = _load(self.model_id)
         self.yes_ids, self.no_ids = _first_ids(self.tokenizer, YES_WORDS), _first_ids(self.tokenizer, NO_WORDS)
         if not self.yes_ids or not self.no_ids:
@@ -45,7 +45,7 @@ class YesNoScorer:
         content = [{"type": "image", "image": im} for im in images or []] + [{"type": "text", "text": prompt}]
         messages = [{"role": "user", "content": content}]
         if self.vision:
-            from seekerlite.policies import processor_call_kwargs
+            from seekerlite.models.compat import processor_call_kwargs
 
             inputs = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                                         return_dict=True, return_tensors="pt",
@@ -71,7 +71,7 @@ def _load(model_id: str) -> tuple[Any, Any, Any, bool]:
     from seekerlite.models import load_student
 
     vision = True
-    if model_id != TINY_MODEL_ID:
+    if not is_tiny(model_id):
         from transformers import AutoConfig
 
         try:
@@ -81,8 +81,7 @@ def _load(model_id: str) -> tuple[Any, Any, Any, bool]:
                                     f"the hub here ({e.__class__.__name__}); pass a local folder, or 'tiny'") from e
         vision = hasattr(cfg, "vision_config")
     if vision:
-        student = load_student(model_id, lora=None, load_in_4bit=torch.cuda.is_available())
-        student.model.eval()
+        student = load_student(model_id, inference=True)
         return student.model, student.processor, student.processor.tokenizer, True
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

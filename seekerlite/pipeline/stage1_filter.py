@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from seekerlite.pipeline.resume import Outcome, drop
-from seekerlite.policies import normalize_text
+from seekerlite.pipeline.store import Outcome, drop
+from seekerlite.judge import normalize_text
 from seekerlite.schema import Sample
 from seekerlite.v2p import infer_prompt_type
 

@@ -25,9 +25,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from seekerlite.pipeline.resume import Outcome, drop
-from seekerlite.pipeline.stage3_masks import frames_in_span
+from seekerlite.pipeline.store import Outcome, drop
 from seekerlite.schema import Sample, VideoInfo, resolve_path
+from seekerlite.video import frames_in_span
 
 
 @dataclass
@@ -114,12 +114,12 @@ def _verifier_images(sample: Sample, reader: Any, n: int) -> tuple[list[Any], fl
     """(images: marked frame then `n` frames of the span, t0, t1)."""
     from PIL import Image
 
-    from seekerlite.env import _load_or_render_prompt
+    from seekerlite.env import render_prompt_image
     from seekerlite.video import resize_to_budget
 
     t0, t1 = sample.span if sample.span else (0.0, reader.duration)
     t1 = min(max(t1, t0 + 1.0 / reader.fps), reader.duration)
-    prompt = _load_or_render_prompt(sample, reader, None)
+    prompt = render_prompt_image(sample, reader, None)
     frames = [Image.fromarray(f.image) for f in reader.sample_uniform(n, t0, t1)]
     return [resize_to_budget(im, 224 * 224) for im in [prompt, *frames]], t0, t1
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from seekerlite.pipeline.resume import Outcome, drop, stable_seed
-from seekerlite.prompts import describe_prompt, render_visual_prompt
+from seekerlite.marks import describe_prompt, render_visual_prompt
+from seekerlite.pipeline.store import Outcome, drop
 from seekerlite.schema import (
     PROMPT_TYPES,
     Box,
@@ -33,6 +33,7 @@ from seekerlite.schema import (
     Sample,
     VisualPrompt,
     resolve_path,
+    stable_seed,
 )
 
 MASK_TYPES = ("mask_contour", "mask_overlay")  # types that need a real mask (drawn from the box otherwise)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from seekerlite.env import tool_schemas
-from seekerlite.policies import processor_call_kwargs
+from seekerlite.models.compat import processor_call_kwargs
 from seekerlite.trajectory import images_from_files
 
 IGNORE_INDEX = -100  # label of a token that the loss skips (PyTorch's cross-entropy default)

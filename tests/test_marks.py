@@ -1,12 +1,20 @@
-"""Visual-prompt rendering: every mark lands near its instance, is deterministic, and never edits the input."""
+"""Visual marks: every mark lands near its instance, is deterministic, never edits the input, and keeps its pixels."""
 
+import hashlib
 import math
 
 import cv2
 import numpy as np
 import pytest
 
-from seekerlite.prompts import PROMPT_PHRASES, changed_pixels, describe_prompt, line_width, render_visual_prompt
+from seekerlite.marks import (
+    MARKS,
+    PROMPT_PHRASES,
+    changed_pixels,
+    describe_prompt,
+    line_width,
+    render_visual_prompt,
+)
 from seekerlite.schema import PROMPT_TYPES
 
 H, W = 240, 320
@@ -145,3 +153,49 @@ def test_phrases():
     assert describe_prompt("set_of_mark", label="3") == "the object labelled 3"
     with pytest.raises(ValueError):
         describe_prompt("lasso")
+
+
+# sha256 of every rendering in `_snapshot_digest`, per type, taken from the code before marks became a registry
+# (seekerlite/prompts.py at 318ae0f). A change here changes every visual prompt of every dataset: do it on purpose.
+FROZEN = {
+    "rectangle": "94a7564dbcec398f451be74b7c39a2d8560619536ede707a66557c7c3bfa96ab",
+    "ellipse": "4b2b343569c5efe1b8bc1e20c3a66e35dff23bf75ac491af57c2d527afe4e08a",
+    "triangle": "2a7c1fb2fd02549083f951454a67caa105759c16c5595d30834590619ce403fa",
+    "arrow": "cd82a780abb0bf6529749da17fb582646e298792f4af649a3a0957ea8d93b362",
+    "point": "f52ebef36de8442faffbde12dd90ebfedf941684d08d16b78f20a3bde37ae78b",
+    "scribble": "40a77e9d56d1155ab387fcfb718443303928381639e097725e3b1d5ec32b895f",
+    "mask_contour": "30b4390947bedd0c1b5fb3b94eb696ffeac67bc6e56b346764f618824246cf9d",
+    "mask_overlay": "440d797a07373e063db36b9ac43f40232cd67c129f80e63d47dc26c92e5303b6",
+    "set_of_mark": "6815a15c9d85afa05d744e933fcaf82f345ba488d193edace18e8346e0a94e6b",
+}
+
+
+def _snapshot_digest(ptype):
+    """sha256 over 9 renderings of one type: box / mask / off-centre ring mask, seeds, colours, a corner box,
+    a box filling the frame."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(30, 200, (H, W, 3), dtype=np.uint8)
+    mask = np.zeros((H, W), np.uint8)
+    cv2.ellipse(mask, (155, 114), (15, 14), 0, 0, 360, 1, -1)
+    ring = np.zeros((H, W), np.uint8)
+    cv2.circle(ring, (60, 60), 20, 1, 6)  # its centroid is off the mask: the interior-point fallback
+    others = [[20, 20, 60, 60], [250, 170, 300, 220]]
+    h = hashlib.sha256()
+    for seed in (0, 1, 7):
+        h.update(render_visual_prompt(img, ptype, box=[140, 100, 172, 130], seed=seed).tobytes())
+        h.update(render_visual_prompt(img, ptype, mask=mask.astype(bool), seed=seed, color=(255, 255, 255),
+                                      label="2", others=others).tobytes())
+    h.update(render_visual_prompt(img, ptype, mask=ring.astype(bool), seed=3, color=(0, 200, 0)).tobytes())
+    h.update(render_visual_prompt(img, ptype, box=[-5, -5, 25, 25], seed=2).tobytes())
+    h.update(render_visual_prompt(img[:120, :160], ptype, box=[0, 0, 160, 120], seed=4).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("ptype", PROMPT_TYPES)
+def test_pixels_are_frozen(ptype):
+    assert _snapshot_digest(ptype) == FROZEN[ptype], f"{ptype} renders different pixels than before"
+
+
+def test_registry_matches_schema():
+    assert tuple(MARKS) == PROMPT_TYPES == tuple(FROZEN)
+    assert all(m.name == k and m.draw.__doc__ for k, m in MARKS.items())

@@ -19,7 +19,6 @@ records came before, so an interrupted run resumes to the same files as an unint
 from __future__ import annotations
 
 import filecmp
-import hashlib
 import json
 import os
 import shutil
@@ -38,15 +37,6 @@ STAGES = ("candidates", "stage1_filter", "stage2_verify", "stage3_masks", "stage
 """Stage names, in order; also their file names in a run folder."""
 
 Hook = Callable[[str, int], None]  # (stage, records written by this call) -> None; raise to simulate a crash
-
-
-def stable_seed(*parts: Any) -> int:
-    """A 31-bit seed from any values (same values, same seed, in every process).
-
-    >>> stable_seed("a", 1) == stable_seed("a", 1) != stable_seed("a", 2)
-    True
-    """
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "big") >> 1
 
 
 @dataclass
@@ -245,7 +235,7 @@ def clear_run(run_dir: str | os.PathLike) -> None:
     for stage in STAGES:
         for suffix in (".jsonl", ".drops.jsonl", ".done.json"):
             (run / f"{stage}{suffix}").unlink(missing_ok=True)
-    for name in ("config.json", "counts.json", "funnel.png"):
+    for name in ("run.json", "counts.json", "funnel.png"):
         (run / name).unlink(missing_ok=True)
     for name in ("toyworld", "prompts", "sft"):
         shutil.rmtree(run / name, ignore_errors=True)

@@ -1,34 +1,27 @@
-"""The student model: a tiny local Qwen3-VL for CPU runs, or a real Qwen3-VL checkpoint on a GPU.
+"""The embedded tiny student: a Qwen3-VL of the real architecture at toy size, built locally (no model hub).
 
-    python -m seekerlite.models --seed 0     # build the tiny model once (also `seekerlite build-tiny-model`)
+    python -m seekerlite.models.tiny --seed 0     # build it once (also `seekerlite build-tiny-model`)
+    path = ensure_tiny_model()                    # the cached folder; load it like any checkpoint
 
-Two halves:
-1. ``build_tiny_model`` makes a *tiny Qwen3-VL* (~1.2 M parameters, random weights) with the real classes:
-   ``Qwen3VLForConditionalGeneration``, a byte-level BPE tokenizer trained here on project text (Qwen's
-   special tokens, Qwen's pre-tokenizer regex), TRL's ``qwen3_vl.jinja`` chat template and a
-   ``Qwen3VLProcessor`` with a small pixel budget. It is saved with ``save_pretrained`` and loads with
-   ``AutoProcessor`` / ``AutoModelForImageTextToText`` like any hub model. It proves the mechanics on a
-   CPU; it does not understand video.
-2. ``load_student`` loads any Qwen3-VL (the tiny one, a local folder, a hub id) on the best backend:
-   unsloth 4-bit on CUDA, transformers + bitsandbytes NF4 on CUDA without unsloth, float32 on CPU,
-   and adds LoRA adapters (``lora=None`` for inference only).
+``build_tiny_model`` makes a *tiny Qwen3-VL* (~1.2 M parameters) with the real classes:
+``Qwen3VLForConditionalGeneration``, a byte-level BPE tokenizer trained here on project text (Qwen's special
+tokens, Qwen's pre-tokenizer regex), TRL's ``qwen3_vl.jinja`` chat template and a ``Qwen3VLProcessor`` with a
+small pixel budget. It is saved with ``save_pretrained`` and loads with ``AutoProcessor`` /
+``AutoModelForImageTextToText`` like any hub model. ``qwen3_vl_2b_config`` gives the real 2B architecture
+(for random-weight GPU benchmarks).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import uuid
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TINY_MODEL_ID = "seekerlite/tiny-qwen3-vl"  # pseudo-id: "the embedded tiny model", built on first use
 TINY_RECIPE_VERSION = 1  # bump when the recipe below changes, so old caches are not reused
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|image_pad|>", "<|video_pad|>")  # dropped by decode(skip_special_tokens=True)
@@ -48,7 +41,7 @@ def default_cache_dir() -> Path:
 def tiny_model_dir(seed: int = 0) -> Path:
     """The cache folder of the tiny model for ``seed``; its name changes with the recipe, the word list and
     TRL's template (so upgrading TRL never leaves a stale template that ``add_response_schema`` would not know)."""
-    words = (Path(__file__).parent / "assets" / "tokenizer_words.txt").read_bytes()
+    words = (Path(__file__).resolve().parent.parent / "assets" / "tokenizer_words.txt").read_bytes()
     digest = hashlib.sha256(read_trl_chat_template().encode() + words).hexdigest()[:8]
     return default_cache_dir() / f"tiny-qwen3-vl-v{TINY_RECIPE_VERSION}-seed{seed}-{digest}"
 
@@ -91,7 +84,7 @@ def tokenizer_corpus(n_dialogues: int = 240) -> list[str]:
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}  # as transformers renders
     template = env.from_string(read_trl_chat_template())
     docs = [json.dumps(t) for t in _DEMO_TOOLS] + [f"{i} {i / 10:.1f} <{i / 2:.1f} seconds>" for i in range(200)]
-    lines = (Path(__file__).parent / "assets" / "tokenizer_words.txt").read_text(encoding="utf-8").splitlines()
+    lines = (Path(__file__).resolve().parent.parent / "assets" / "tokenizer_words.txt").read_text(encoding="utf-8").splitlines()
     words = [w for w in lines if w and not w.startswith("#")]
     for rank, w in enumerate(words):  # frequent words first: repeat them more so BPE keeps them whole
         docs.append(" ".join([w, w.capitalize()] + [w] * max(1, 8 - rank // 200)))
@@ -297,194 +290,6 @@ def build_tiny_model(out_dir: str | Path | None = None, seed: int = 0, force: bo
 def ensure_tiny_model(seed: int = 0) -> Path:
     """The cached tiny model's folder, building it on first use (safe with parallel test workers)."""
     return build_tiny_model(seed=seed)
-
-
-# ----------------------------------------------------------------------------- loading a student
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA adapter settings (same names as unsloth's ``FastVisionModel.get_peft_model``)."""
-
-    r: int = 16  # adapter rank; higher = more capacity and memory
-    alpha: int = 32  # scale = alpha / r
-    dropout: float = 0.0  # 0 lets unsloth use its fast path
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    finetune_vision_layers: bool = False  # also adapt the ViT blocks (attn.qkv, attn.proj, mlp.linear_fc1/2)
-    finetune_language_layers: bool = True  # adapt the language model's target_modules
-
-
-@dataclass
-class StudentConfig:
-    """Which student to load and how; the defaults run the tiny model on whatever device is present."""
-
-    model_id: str = TINY_MODEL_ID  # TINY_MODEL_ID, a local folder, or a hub id (needs network)
-    load_in_4bit: bool = True  # NF4 weights on CUDA (ignored on CPU); False for 16-bit LoRA
-    lora: LoraSettings | None = field(default_factory=LoraSettings)  # None = no adapter (inference only)
-    device: str | None = None  # None = "cuda" if available else "cpu"
-    dtype: str | None = None  # None = bfloat16 on CUDA, float32 on CPU
-    max_seq_length: int = 4096  # tokens per episode; lower if out of memory
-    gradient_checkpointing: bool = False  # trade compute for memory (turn on for 2B+ on small cards)
-    seed: int = 0  # seeds the LoRA initialisation
-
-
-@dataclass
-class Student:
-    """A loaded student: the model (PEFT-wrapped when LoRA is on), its processor, and how it was loaded."""
-
-    model: Any  # transformers / PEFT model
-    processor: Any  # Qwen3VLProcessor; its tokenizer carries TRL's response template when recognised
-    backend: str  # "unsloth" | "bnb-4bit" | "full"
-    device: str  # "cuda" | "cpu" | ...
-    model_path: str = ""  # the folder or hub id actually loaded
-    max_seq_length: int = 4096  # carried to the trainers
-
-
-def choose_backend(cuda_available: bool, unsloth_available: bool, load_in_4bit: bool) -> str:
-    """Pick the loading path.
-
-    >>> choose_backend(False, True, True), choose_backend(True, True, False)
-    ('full', 'unsloth')
-    >>> choose_backend(True, False, True), choose_backend(True, False, False)
-    ('bnb-4bit', 'full')
-    """
-    if not cuda_available:
-        return "full"  # float32 on CPU; bitsandbytes 4-bit and unsloth need CUDA
-    if unsloth_available:
-        return "unsloth"  # handles both 4-bit and 16-bit LoRA
-    return "bnb-4bit" if load_in_4bit else "full"
-
-
-def lora_target_regex(lora: LoraSettings) -> str:
-    """A PEFT ``target_modules`` regex (matched with ``re.fullmatch`` on module names) for Qwen3-VL."""
-    parts = []
-    if lora.finetune_language_layers:
-        parts.append(rf".*language_model\.layers\.\d+\..*\.(?:{'|'.join(lora.target_modules)})")
-    if lora.finetune_vision_layers:
-        parts.append(r".*visual\.blocks\.\d+\.(?:attn\.qkv|attn\.proj|mlp\.linear_fc1|mlp\.linear_fc2)")
-    if not parts:
-        raise ValueError("LoraSettings: set finetune_language_layers or finetune_vision_layers (or pass lora=None)")
-    return "|".join(f"(?:{p})" for p in parts)
-
-
-def _resolve_model_path(model_id: str, local_files_only: bool | None) -> str:
-    if model_id == TINY_MODEL_ID:
-        return str(ensure_tiny_model())
-    if Path(model_id).expanduser().is_dir():
-        return str(Path(model_id).expanduser())
-    from huggingface_hub import snapshot_download
-
-    try:  # an id: only works from the hub cache here, or with network
-        return snapshot_download(model_id, local_files_only=bool(local_files_only))
-    except Exception as err:
-        raise FileNotFoundError(
-            f"Cannot load model {model_id!r}: it is not a local folder and could not be fetched from the Hugging "
-            f"Face hub ({type(err).__name__}); on an offline machine weights cannot be downloaded. On a machine "
-            f"with network run `hf download {model_id} --local-dir /some/dir`, copy the folder here and pass "
-            f"model_id='/some/dir'; or use model_id={TINY_MODEL_ID!r} for the embedded tiny model.") from err
-
-
-def load_student(model_id: str = TINY_MODEL_ID, *, load_in_4bit: bool = True,
-                 lora: LoraSettings | None = LoraSettings(), device: str | None = None, dtype: str | None = None,
-                 max_seq_length: int = 4096, gradient_checkpointing: bool = False, seed: int = 0,
-                 local_files_only: bool | None = None) -> Student:
-    """Load a Qwen3-VL student on the best available backend, with LoRA adapters unless ``lora=None``.
-
-    Args:
-        model_id: ``TINY_MODEL_ID``, a local folder, or a hub id.
-        load_in_4bit: NF4 weights on CUDA; ignored (with a notice) on CPU.
-        lora: Adapter settings, or None for a frozen model (inference).
-        device: "cuda" / "cpu"; None picks CUDA when available.
-        dtype: Compute dtype name; None = bfloat16 on CUDA, float32 on CPU.
-        max_seq_length: Longest sequence the trainers will feed (unsloth uses it at load time).
-        gradient_checkpointing: Recompute activations in the backward pass to save memory.
-        seed: Seeds the LoRA initialisation.
-        local_files_only: For hub ids: never touch the network (default: the hub's own setting).
-
-    Returns:
-        A ``Student``. Raises ``FileNotFoundError`` with a how-to when a hub id is unavailable offline.
-    """
-    import torch
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    on_cuda = device.startswith("cuda")
-    unsloth_ok = on_cuda and importlib.util.find_spec("unsloth") is not None  # never import it without a GPU
-    backend = choose_backend(on_cuda, unsloth_ok, load_in_4bit)
-    if not on_cuda and load_in_4bit:
-        warnings.warn("seekerlite: 4-bit loading needs CUDA; loading the student in float32 on CPU.", stacklevel=2)
-    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if on_cuda else torch.float32)
-    # unsloth resolves hub ids itself (it may swap in a pre-quantized "unsloth/..." repo); others get a folder
-    hub_id_for_unsloth = backend == "unsloth" and model_id != TINY_MODEL_ID and not Path(model_id).is_dir()
-    path = model_id if hub_id_for_unsloth else _resolve_model_path(model_id, local_files_only)
-
-    if backend == "unsloth":
-        from unsloth import FastVisionModel  # lazy: importing unsloth needs a GPU
-
-        model, processor = FastVisionModel.from_pretrained(
-            path, load_in_4bit=load_in_4bit, max_seq_length=max_seq_length, dtype=torch_dtype,
-            use_gradient_checkpointing="unsloth" if gradient_checkpointing else False)
-        if lora is not None:
-            model = FastVisionModel.get_peft_model(
-                model, finetune_vision_layers=lora.finetune_vision_layers,
-                finetune_language_layers=lora.finetune_language_layers, finetune_attention_modules=True,
-                finetune_mlp_modules=True, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                bias="none", random_state=seed,
-                use_gradient_checkpointing="unsloth" if gradient_checkpointing else False)
-    else:
-        from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
-
-        kwargs: dict[str, Any] = {"dtype": torch_dtype}
-        if backend == "bnb-4bit":
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-                bnb_4bit_use_double_quant=True)
-            kwargs["device_map"] = {"": torch.device(device).index or 0}
-        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-        if backend == "full":
-            model = model.to(device)
-        processor = AutoProcessor.from_pretrained(path)
-        if lora is not None:
-            model = _add_peft_lora(model, lora, quantized=backend == "bnb-4bit",
-                                   gradient_checkpointing=gradient_checkpointing, seed=seed)
-        elif gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if lora is None:  # inference only: freeze everything
-        model.eval().requires_grad_(False)
-    _try_add_response_schema(processor)
-    return Student(model=model, processor=processor, backend=backend, device=device, model_path=str(path),
-                   max_seq_length=max_seq_length)
-
-
-def load_student_from_config(cfg: StudentConfig) -> Student:
-    """``load_student`` with the fields of a ``StudentConfig``."""
-    return load_student(cfg.model_id, load_in_4bit=cfg.load_in_4bit, lora=cfg.lora, device=cfg.device,
-                        dtype=cfg.dtype, max_seq_length=cfg.max_seq_length,
-                        gradient_checkpointing=cfg.gradient_checkpointing, seed=cfg.seed)
-
-
-def _add_peft_lora(model: Any, lora: LoraSettings, *, quantized: bool, gradient_checkpointing: bool,
-                   seed: int) -> Any:
-    import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    if quantized:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
-    elif gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, bias="none",
-                        target_modules=lora_target_regex(lora), task_type="CAUSAL_LM")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return get_peft_model(model, config)
-
-
-def _try_add_response_schema(processor: Any) -> None:
-    """Give the tokenizer TRL's response parser when the chat template is one TRL knows (else leave it)."""
-    try:
-        from trl.chat_template_utils import add_response_schema
-
-        add_response_schema(processor)
-    except (ImportError, ValueError, AttributeError):
-        pass
 
 
 # ----------------------------------------------------------------------------- command line

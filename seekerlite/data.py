@@ -1,0 +1,94 @@
+"""Where samples come from: seekerlite JSONL, a V2P-Bench annotation file, or a freshly generated toy world.
+
+    samples, base = load_samples("sample_data/annotations/vtest_samples.jsonl")
+    samples, base = load_samples("toy:4@7", out_dir="runs/eval")     # 4 toy clips of world seed 7
+    train, held_out = split_by_video(samples, eval_fraction=0.25, seed=1)
+
+Relative paths inside the records resolve against ``base`` (the file's folder). Every step (pipeline, SFT,
+GRPO, evaluation) reads samples through ``load_samples``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from seekerlite.schema import Sample, load_jsonl
+
+TOY_SPEC = re.compile(r"toy(?::(\d+))?(?:@(\d+))?")
+TOY_HELP = "toy[:N_CLIPS][@SEED]: a toy world generated for this run (default 4 clips, seed 0)"
+
+
+def parse_toy_spec(spec: str) -> tuple[int, int] | None:
+    """(clips, seed) of a ``toy[:N][@SEED]`` spec, or None when `spec` is not one.
+
+    >>> parse_toy_spec("toy"), parse_toy_spec("toy:3@7"), parse_toy_spec("runs/x/rl.jsonl")
+    ((4, 0), (3, 7), None)
+    """
+    m = TOY_SPEC.fullmatch(spec.strip())
+    if m is None:
+        return None
+    n, seed = int(m.group(1) or 4), int(m.group(2) or 0)
+    if n < 1:
+        raise ValueError(f"{spec!r}: a toy world needs at least 1 clip")
+    return n, seed
+
+
+def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_root: str | None = None,
+                 frame_root: str | None = None, locate_prompt_frames: bool = False) -> tuple[list[Sample], Path]:
+    """(samples, base folder) from a samples file or a toy-world spec.
+
+    Args:
+        spec: a seekerlite JSONL file, a V2P-Bench annotation file (told apart by its fields), or ``toy[:N][@SEED]``
+            (generated into ``out_dir/toy-N-SEED``, reused when already there).
+        out_dir: where a toy world is written (required for toy specs).
+        video_root, frame_root, locate_prompt_frames: V2P-Bench options (see ``seekerlite.v2p.load_v2p``).
+
+    Raises:
+        FileNotFoundError: no such file. SchemaError: a malformed record (file, line and field named).
+    """
+    toy = parse_toy_spec(str(spec))
+    if toy is not None:
+        from seekerlite.toyworld import ToyWorldConfig, generate_dataset
+
+        if out_dir is None:
+            raise ValueError(f"{spec!r}: a toy world needs a folder to be written to (out_dir)")
+        n, seed = toy
+        path = Path(out_dir) / f"toy-{n}-{seed}" / "samples.jsonl"
+        if not path.is_file():
+            generate_dataset(path.parent, n_clips=n, seed=seed, config=ToyWorldConfig(seed=seed))
+        return load_jsonl(path), path.parent
+    from seekerlite.v2p import is_v2p_file, load_v2p
+
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if is_v2p_file(path):
+        return load_v2p(path, video_root, frame_root, locate_prompt_frames=locate_prompt_frames), path.parent
+    return load_jsonl(path), path.parent
+
+
+def subset(samples: list[Sample], max_samples: int | None, seed: int = 0) -> list[Sample]:
+    """A seeded random subset of at most `max_samples`, in the original order."""
+    if max_samples is None or max_samples >= len(samples):
+        return list(samples)
+    keep = np.sort(np.random.default_rng(seed).choice(len(samples), size=max_samples, replace=False))
+    return [samples[i] for i in keep]
+
+
+def split_by_video(samples: list[Sample], eval_fraction: float, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """(train, held out): whole videos held out (never questions of one clip on both sides), a seeded choice."""
+    videos = sorted({s.video_path for s in samples})
+    n_eval = max(1, round(eval_fraction * len(videos))) if eval_fraction > 0 and len(videos) > 1 else 0
+    held = set(random.Random(seed).sample(videos, n_eval))
+    return [s for s in samples if s.video_path not in held], [s for s in samples if s.video_path in held]
+
+
+def keep_form(samples: list[Sample], form: str) -> list[Sample]:
+    """The samples of one question form: "mc", "oe" or "both"."""
+    if form not in ("mc", "oe", "both"):
+        raise ValueError(f"form must be 'mc', 'oe' or 'both', got {form!r}")
+    return [s for s in samples if form == "both" or (form == "mc") == s.is_mc]

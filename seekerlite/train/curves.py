@@ -1,0 +1,74 @@
+"""Training curves: the SFT loss and the GRPO reward components, tool use and KL per step, from a Trainer's log.
+
+    fig = plot_loss(loss_history(trainer.state.log_history))          # SFT
+    plot_grpo_curves(json.load(open("runs/grpo/log_history.json")), "runs/grpo/curves.png")
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def loss_history(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """``step``, ``loss``, ``learning_rate`` (and ``mean_token_accuracy`` when TRL logs it) from the Trainer's log.
+
+    >>> loss_history([{"loss": 2.0, "step": 5, "learning_rate": 1e-3}, {"train_runtime": 1.0, "step": 5}])["loss"]
+    [2.0]
+    """
+    rows = [r for r in log_history if "loss" in r]
+    hist = {"step": [r["step"] for r in rows], "loss": [r["loss"] for r in rows],
+            "learning_rate": [r.get("learning_rate", float("nan")) for r in rows]}
+    if rows and all("mean_token_accuracy" in r for r in rows):
+        hist["mean_token_accuracy"] = [r["mean_token_accuracy"] for r in rows]
+    return hist
+
+
+def plot_loss(history: dict[str, list[float]], title: str | None = None) -> Any:
+    """The training loss (and token accuracy) against the optimizer step (a matplotlib ``Figure``)."""
+    from seekerlite.viz import plot_curves
+
+    series = {"train loss (assistant tokens)": history["loss"]}
+    if "mean_token_accuracy" in history:
+        series["token accuracy"] = history["mean_token_accuracy"]
+    fig = plot_curves(series, x=history["step"], ncols=2, title=title)
+    for ax in fig.axes:
+        ax.set_xlabel("step")
+    return fig
+
+
+CURVE_KEYS = {"reward": "total reward", "rewards/accuracy/mean": "accuracy", "rewards/format/mean": "format",
+              "rewards/parsimony/mean": "parsimony", "episode/tool_calls": "tool calls / episode",
+              "episode/frames": "frames / episode", "episode/answer_chars": "answer length (chars)",
+              "completions/mean_length": "model tokens / episode",
+              "kl": "KL to start", "loss": "loss"}
+
+
+def curves_from_history(history: list[dict[str, Any]]) -> tuple[list[float], dict[str, list[float]]]:
+    """(steps, {label: values}) of the logged training series in CURVE_KEYS (what ``plot_curves`` draws)."""
+    rows = [h for h in history if "reward" in h]
+    steps = [float(h.get("step", i)) for i, h in enumerate(rows)]
+    series = {label: [float(h.get(k, math.nan)) for h in rows] for k, label in CURVE_KEYS.items()
+              if any(k in h for h in rows)}
+    return steps, series
+
+
+def plot_grpo_curves(history: list[dict[str, Any]], path: str | Path | None = None, title: str = "GRPO") -> Any:
+    """Reward components, tool calls, frames, answer length and KL per step; saved as PNG when ``path`` is given."""
+    from seekerlite.viz import plot_curves
+
+    steps, series = curves_from_history(history)
+    fig = plot_curves(series, x=steps, title=title)
+    for ax, ys in zip(fig.axes, series.values()):  # GRPO curves are noisy: overlay a running mean (window 8)
+        if len(ys) >= 8:
+            smooth = [statistics.fmean(ys[max(0, i - 7):i + 1]) for i in range(len(ys))]
+            ax.plot(steps, smooth, color="C1", lw=2, alpha=0.9)
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return Path(path)
