@@ -8,12 +8,15 @@
     seekerlite episode --sample FILE.jsonl --index N --model oracle --out DIR
     seekerlite toyworld --out runs/toy    # toy-world clips + instance-level QA (JSONL)
     seekerlite probe VIDEO                # fps, frames, duration, size
+    seekerlite frame --video V --time T --grid --out F.png   # a frame with a pixel grid: read your box off it
     seekerlite prompts --video V --frame N --box x0,y0,x1,y1 --out DIR   # every visual-prompt type
     seekerlite track --video V --frame N --box x0,y0,x1,y1 --out track.json   # one masklet (SAM2/OpenCV)
     seekerlite build-tiny-model           # build the embedded tiny Qwen3-VL into the cache
+    seekerlite export verl --data runs/pipe --out runs/verl   # multi-GPU agentic GRPO on verl
 
-Bad input (a missing file, a malformed record, a broken video, settings that contradict a run folder) ends in
-one ``error: ...`` line and exit code 2; ``--debug`` shows the traceback instead.
+Bad input (a missing, unreadable or unwritable file, a full disk, a malformed record or config, a broken video, a
+box the tracker refuses, a run folder in use or started with other settings) ends in one ``error: ...`` line that
+names the file (and the field) first, and exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
+
+from seekerlite.paths import CLI_ERRORS, DEBUG_ENV, error_line
 
 # Commands whose module parses its own flags: name -> ("module:function", help). Imported only when run.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,8 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "episode": ("seekerlite.cli:main_episode", "play one episode and write the trajectory (JSON + PNG)"),
     "toyworld": ("seekerlite.cli:main_toyworld", "generate toy-world clips with exact masks and QA"),
     "probe": ("seekerlite.cli:main_probe", "print a video's fps, frame count, duration and size"),
+    "frame": ("seekerlite.frames:main_frame", "one frame as a PNG with a labelled pixel grid (find a box to mark)"),
     "prompts": ("seekerlite.cli:main_prompts", "render every visual-prompt type on one instance"),
     "build-tiny-model": ("seekerlite.models.tiny:main_build_tiny", "build the embedded tiny Qwen3-VL into the cache"),
+    "plan": ("seekerlite.plan:main_plan", "tokens per episode and peak GPU memory per phase; the settings that fit"),
+    "export": ("seekerlite.integrations.verl_export:main_export", "export RL samples for another engine (verl: parquet, tool YAML, launch script)"),
 }
 
 
@@ -93,8 +102,11 @@ def main_prompts(argv: list[str]) -> int:
     a = p.parse_args(argv)
     with open_video(a.video) as reader:
         if not 0 <= a.frame < reader.num_frames:
-            raise ValueError(f"--frame {a.frame} is outside {a.video} (0..{reader.num_frames - 1})")
+            raise ValueError(f"{a.video}: --frame {a.frame} is outside the video (frames 0..{reader.num_frames - 1})")
         frame = reader.get_frame(a.frame).image
+    from seekerlite.frames import check_box_in_frame
+
+    check_box_in_frame(a.box, frame.shape[1], frame.shape[0], "--box")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     show_prompt_gallery(frame, a.box, seed=a.seed).savefig(out / "prompts.png", dpi=110, bbox_inches="tight")
@@ -160,16 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv or ["--help"])  # prints help / the error, exits
         return 2
-    if debug:
-        return run_command(argv[0], argv[1:])
+    if debug:  # commands that catch their own errors (pipeline, track) re-raise them too (paths.report_error)
+        before = os.environ.get(DEBUG_ENV)
+        os.environ[DEBUG_ENV] = "1"
+        try:
+            return run_command(argv[0], argv[1:])
+        finally:
+            if before is None:
+                os.environ.pop(DEBUG_ENV, None)
     try:
         return run_command(argv[0], argv[1:])
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, RuntimeError, ImportError, RecursionError) as e:
-        # OSError: files and disks; ValueError: bad values (SchemaError, RunMismatchError); RuntimeError: VideoError
-        print(f"error: {e}", file=sys.stderr)
+    except CLI_ERRORS as e:  # files and disks, bad records and configs, broken videos, busy run folders
+        print(f"error: {error_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seekerlite.schema import Sample, load_jsonl
+from seekerlite.schema import Sample, SchemaError, load_jsonl
 
 TOY_SPEC = re.compile(r"toy(?::(\d+))?(?:@(\d+))?")
 TOY_HELP = "toy[:N_CLIPS][@SEED]: a toy world generated for this run (default 4 clips, seed 0)"
+MAX_TOY_CLIPS = 10_000  # a toy spec asking for more clips is refused (it would run for days)
 
 
 def parse_toy_spec(spec: str) -> tuple[int, int] | None:
@@ -27,13 +28,21 @@ def parse_toy_spec(spec: str) -> tuple[int, int] | None:
 
     >>> parse_toy_spec("toy"), parse_toy_spec("toy:3@7"), parse_toy_spec("runs/x/rl.jsonl")
     ((4, 0), (3, 7), None)
+
+    Raises:
+        ValueError: a spec that starts like one (``toy:`` / ``toy@``) but is not valid (``toy:0``, ``toy:-3``).
     """
-    m = TOY_SPEC.fullmatch(spec.strip())
+    text = spec.strip()
+    m = TOY_SPEC.fullmatch(text)
     if m is None:
+        if text.startswith(("toy:", "toy@")):
+            raise ValueError(f"{spec!r} is not a toy-world spec ({TOY_HELP})")
         return None
+    if len(m.group(1) or "") > 6 or len(m.group(2) or "") > 10:
+        raise ValueError(f"{spec!r}: at most {MAX_TOY_CLIPS} clips and a seed below 2**31 ({TOY_HELP})")
     n, seed = int(m.group(1) or 4), int(m.group(2) or 0)
-    if n < 1:
-        raise ValueError(f"{spec!r}: a toy world needs at least 1 clip")
+    if not 1 <= n <= MAX_TOY_CLIPS or seed >= 2 ** 31:
+        raise ValueError(f"{spec!r}: a toy world needs 1 to {MAX_TOY_CLIPS} clips and a seed below 2**31 ({TOY_HELP})")
     return n, seed
 
 
@@ -48,7 +57,8 @@ def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_r
         video_root, frame_root, locate_prompt_frames: V2P-Bench options (see ``seekerlite.v2p.load_v2p``).
 
     Raises:
-        FileNotFoundError: no such file. SchemaError: a malformed record (file, line and field named).
+        FileNotFoundError: no such file. SchemaError: a malformed record (file, line and field named), or a file
+        that holds no sample at all.
     """
     toy = parse_toy_spec(str(spec))
     if toy is not None:
@@ -65,10 +75,24 @@ def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_r
 
     path = Path(spec)
     if not path.is_file():
+        try:
+            path.stat()  # an unreadable folder on the way: say so (PermissionError names the file), not "no such file"
+        except PermissionError:
+            raise
+        except OSError:
+            pass
         raise FileNotFoundError(f"no such data file: {path}" + (" (it is a folder)" if path.is_dir() else ""))
-    if is_v2p_file(path):
-        return load_v2p(path, video_root, frame_root, locate_prompt_frames=locate_prompt_frames), path.parent
-    return load_jsonl(path), path.parent
+    try:
+        v2p = is_v2p_file(path)
+    except (ValueError, RecursionError):  # not UTF-8, or nested too deep: the strict loader below says where
+        v2p = False
+    if v2p:
+        samples = load_v2p(path, video_root, frame_root, locate_prompt_frames=locate_prompt_frames)
+    else:
+        samples = load_jsonl(path)
+    if not samples:
+        raise SchemaError(f"{path}: holds no samples (the file is empty or blank); nothing to train or evaluate on")
+    return samples, path.parent
 
 
 def subset(samples: list[Sample], max_samples: int | None, seed: int = 0) -> list[Sample]:

@@ -32,6 +32,9 @@ from seekerlite.config import TINY, EnvConfig, StudentConfig, student_preset  # 
 from seekerlite.schema import Sample, load_jsonl, resolve_path  # noqa: E402
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+QUICK_NOTE = ("[demo] --quick checks the wiring: every step runs end to end at sizes far too small to learn anything "
+              "(a few SFT steps, GRPO groups that give no gradient). Its numbers mean nothing; run without --quick "
+              "for the demo.")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class DemoConfig:
     eval_clips: int = 2  # clips of the held-out evaluation toy world (about 11 questions each)
     eval_world_seed: int = 7  # not the pipeline's (0): no evaluation clip was trained on
     max_new_tokens: int = 96  # per model reply in the evaluation
+    report_to: str = "none"  # experiment tracking of SFT and GRPO, as in TRL: "none" | "tensorboard" | "wandb" | "trackio"
 
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> DemoConfig:
@@ -129,6 +133,12 @@ def run_demo(out: str | Path | None = None, seed: int = 0, *, config: DemoConfig
     cfg = config or DemoConfig(seed=seed)
     if out is not None:
         cfg = replace(cfg, output_dir=str(out))
+    from seekerlite.models.loading import import_unsloth_first
+
+    import_unsloth_first(cfg.student)  # before any step imports transformers, when unsloth will be the backend
+    from seekerlite.train.progress import check_report_to
+
+    check_report_to(cfg.report_to)  # before anything is written
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved, now = out / "demo_config.json", asdict(cfg) | {"output_dir": str(out)}
@@ -136,6 +146,13 @@ def run_demo(out: str | Path | None = None, seed: int = 0, *, config: DemoConfig
         raise ValueError(f"{out} holds a demo run with other settings ({saved}); use another --out, or delete {out}")
     saved.write_text(json.dumps(now, indent=1))
     toy_jsonl = out / "toyworld" / "samples.jsonl"
+    from seekerlite.train.progress import quiet_libraries
+
+    quiet_libraries(four_bit=cfg.student.load_in_4bit or cfg.student.backend == "bnb-4bit")
+    print(f"[demo] {cfg.student.model_id} student, seed {cfg.seed} -> {out} (full training logs: */train_log.jsonl)",
+          flush=True)
+    if cfg.quick:
+        print(QUICK_NOTE, flush=True)
 
     from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
@@ -228,8 +245,9 @@ def _pipeline(out: Path, cfg: DemoConfig) -> None:
         ax.axis("off")
     for ax, s in zip(axes.flat, picks):
         ax.imshow(Image.open(resolve_path(s.visual_prompt.image_path, run)))
-        ax.set_title(f"{s.visual_prompt.prompt_type} · frame {s.visual_prompt.frame_index}", fontsize=9)
-    fig.suptitle("stage 4: visual-prompt frames F_vp chosen and rendered by the pipeline")
+        ax.set_title(f"{s.visual_prompt.prompt_type.replace('_', ' ')} · frame {s.visual_prompt.frame_index}",
+                     fontsize=12)
+    fig.suptitle("Stage 4: the frame chosen for each question, with the target marked (one per mark type)", fontsize=14)
     _save(fig, out / "figures" / "pipeline_prompts.png")
 
 
@@ -242,7 +260,7 @@ def _sft(out: Path, cfg: DemoConfig) -> None:
     sft_cfg = replace(SFTRunConfig.for_model(cfg.student.model_id, env=cfg.env,
                                              data=str(out / "pipeline"), output_dir=str(out / "sft"),
                                              num_train_epochs=cfg.sft_epochs, learning_rate=cfg.sft_lr, seed=cfg.seed,
-                                             save_steps=10_000, logging_steps=2),
+                                             save_steps=10_000, logging_steps=2, report_to=cfg.report_to),
                       student=cfg.student)  # for_model sets its own student preset; the demo's wins
     summary = train_sft(sft_cfg)
     shutil.copy(out / "sft" / "loss.png", out / "figures" / "sft_loss.png")
@@ -258,7 +276,8 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
 
     g = GRPORunConfig.for_model(str(out / "sft"), env=cfg.env, data=str(out / "pipeline"), form=cfg.grpo_form,
                                 output_dir=str(out / "grpo"), max_steps=cfg.grpo_steps, learning_rate=cfg.grpo_lr,
-                                seed=cfg.seed, save_steps=10_000, eval_samples=cfg.grpo_eval_samples)
+                                seed=cfg.seed, save_steps=10_000, eval_samples=cfg.grpo_eval_samples,
+                                report_to=cfg.report_to)
     summary = train_grpo(g)
     shutil.copy(out / "grpo" / "curves.png", out / "figures" / "grpo_curves.png")
     for name, after in summary["after"].items():
@@ -291,7 +310,10 @@ def _eval(out: Path, cfg: DemoConfig) -> None:
     (out / "eval" / "comparison.md").write_text(comparison_table(summaries) + "\n\n" + comparison_table(summaries, "form")
                                                 + "\n")
     (out / "eval" / "summaries.json").write_text(json.dumps(summaries, indent=1, default=str))
-    _save(plot_accuracy(summaries, "form", title="held-out toy world: accuracy by question form"),
+    mc = [s for s in samples if s.is_mc]
+    chance = {"mc": sum(1 / len(s.options) for s in mc) / len(mc)} if mc else {}  # guessing a letter; OE: 0
+    (out / "eval" / "chance.json").write_text(json.dumps(chance))
+    _save(plot_accuracy(summaries, "form", title="Held-out toy world: accuracy by question form", chance=chance),
           out / "figures" / "eval_accuracy.png")
     last = "GRPO" if "GRPO" in results else "base"
     r = results[last]
@@ -315,5 +337,9 @@ def main_demo(argv: list[str] | None = None) -> int:
     cfg, _ = config_from_args(DemoConfig, args, base=DemoConfig.for_model(model))
     if cfg.quick:
         cfg = cfg.quick_sizes()
-    print(f"demo report: {run_demo(config=cfg)}")
+    from seekerlite.runlock import RunLock
+
+    with RunLock(cfg.output_dir):  # one process per run folder (its steps lock their own sub-folders)
+        report = run_demo(config=cfg)
+    print(f"demo report: {report}")
     return 0

@@ -15,8 +15,10 @@ from seekerlite.schema import OPTION_LETTERS, Sample
 SYSTEM_PROMPT = (
     "You answer questions about one specific instance in a video. The instance is marked on one frame of the "
     "video (the visual-prompt frame). You see that frame and a coarse overview of the video; you can look closer "
-    "with tools. crop_video returns frames from a time window (seconds), optionally cut to a region "
-    "[x0, y0, x1, y1] given in 0-1000 coordinates of the full frame. view_visual_prompt shows the marked frame "
+    "with tools. crop_video returns frames from a time window (seconds), optionally cut to a region: "
+    "one cell of a 3x3 grid (\"top left\", \"top\", \"top right\", \"left\", \"center\", \"right\", "
+    "\"bottom left\", \"bottom\", \"bottom right\") or a box [x0, y0, x1, y1] given in 0-1000 coordinates of "
+    "the full frame. view_visual_prompt shows the marked frame "
     "again. Think inside <think></think> before every action. Call at most one tool per turn. When you are "
     "sure, reply with <think>...</think><answer>...</answer>: the option letter for multiple choice, a short "
     "phrase otherwise."

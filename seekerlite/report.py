@@ -22,10 +22,10 @@ REPORT_FIGURES = [
     ("Tool environment", "trajectory_toy.png", "An oracle trajectory on a toy-world question"),
     ("Tool environment", "trajectory_real.png", "An oracle trajectory on a real-video question"),
     ("Data pipeline", "pipeline_funnel.png", "What each pipeline stage kept, and why it dropped the rest"),
-    ("Data pipeline", "pipeline_prompts.png", "Visual-prompt frames chosen and rendered by stage 4"),
-    ("SFT", "sft_loss.png", "Cold-start SFT: loss on assistant tokens"),
-    ("GRPO", "grpo_curves.png", "GRPO: every reward component, tool use and KL per step"),
-    ("Evaluation", "eval_accuracy.png", "Held-out toy world: accuracy (95% bootstrap CI) by question form"),
+    ("Data pipeline", "pipeline_prompts.png", "Marked frames chosen and drawn by stage 4 (one per mark type)"),
+    ("SFT", "sft_loss.png", "Cold-start SFT: the loss on the assistant's tokens per optimizer step"),
+    ("GRPO", "grpo_curves.png", "GRPO: every reward component, tool use and the drift from the SFT model per step"),
+    ("Evaluation", "eval_accuracy.png", "Held-out toy world: accuracy (95% bootstrap CI) by question form, with chance"),
     ("Evaluation", "trajectory_student.png", "The trained student in the environment (held-out question)"),
 ]
 
@@ -57,19 +57,23 @@ def _sections(out: Path) -> dict[str, list[str]]:
                                  counts.read_text(), ""]
     sft = _read_json(out / "sft" / "summary.json")
     if sft:
-        sec["SFT"] += [f"{sft['episodes']} trajectories, {sft['steps']} steps on {sft['backend']} in {sft['seconds']} s: "
-                       f"loss {_fmt(sft['loss_first'])} → {_fmt(sft['loss_last'])}.", ""]
+        sec["SFT"] += [f"The student imitated {sft['episodes']} oracle trajectories for {sft['steps']} optimizer steps "
+                       f"({_training_kind(sft.get('backend'))}, {sft['seconds']:.0f} s); the loss on its own tokens "
+                       f"went from {_fmt(sft['loss_first'])} to {_fmt(sft['loss_last'])}.", ""]
     grpo = _read_json(out / "grpo" / "summary.json")
     if grpo and grpo.get("after"):
         keys = ("total", "accuracy", "format", "parsimony", "tool_calls")
-        lines = ["| held-out set | when | " + " | ".join(keys) + " |", "|---|---|" + "---:|" * len(keys)]
+        heads = ("total reward", "accuracy", "format", "parsimony (fewer calls)", "tool calls per episode")
+        lines = ["| held-out set | when | " + " | ".join(heads) + " |", "|---|---|" + "---:|" * len(keys)]
         for name, after in grpo["after"].items():
             for when, r in (("before (SFT)", grpo.get("before", {}).get(name)), ("after GRPO", after)):
                 if r:
                     lines.append(f"| {name} (n={grpo['n_eval'].get(name, '?')}) | {when} | "
                                  + " | ".join(_fmt(r.get(k)) for k in keys) + " |")
-        sec["GRPO"] += [f"{grpo['config']['max_steps']} steps on {grpo['n_train']} curated RL samples. Mean reward "
-                        "components of sampled episodes on held-out RL samples:", "", *lines, ""]
+        sec["GRPO"] += [f"{grpo['config']['max_steps']} optimizer steps on {grpo['n_train']} curated RL questions, "
+                        "each step sampling a group of episodes per question and pushing up the better ones. Reward = "
+                        "0.8 accuracy + 0.15 format + 0.05 parsimony; the mean over sampled episodes on held-out RL "
+                        "questions, before and after:", "", *lines, ""]
     comp = out / "eval" / "comparison.md"
     if comp.exists():
         sec["Evaluation"] += ["Every policy on a toy world generated with a seed nothing was trained on (accuracy % with "
@@ -84,7 +88,95 @@ def _timings(out: Path) -> list[str]:
     if not steps:
         return []
     cells = [f"{p.name} {float(p.read_text()):.0f} s" for p in steps]
-    return ["Steps (time of the run that made them): " + ", ".join(cells) + ".", ""]
+    return ["Time of each step (in the run that made it): " + ", ".join(cells) + ".", ""]
+
+
+def _training_kind(backend: Any) -> str:
+    return {"full": "every weight trained", "unsloth": "LoRA adapters via unsloth",
+            "bnb-4bit": "LoRA adapters on a 4-bit base"}.get(str(backend), str(backend))
+
+
+def _pct(st: dict[str, Any] | None) -> str:
+    if not st:
+        return "-"
+    return f"{100 * st['accuracy']:.0f}% (95% CI {100 * st['ci_low']:.0f}-{100 * st['ci_high']:.0f}%, n={st['n']})"
+
+
+def summary_lines(out: str | Path) -> list[str]:
+    """The report's opening box (markdown inside a ``<div class="summary">``): the task, what each step did, the
+    headline result and the honest caveat, all read from the run folder."""
+    out = Path(out)
+    cfg = _read_json(out / "demo_config.json") or {}
+    model = cfg.get("student", {}).get("model_id", "?")
+    tiny = model in ("tiny", "tiny-random", "seekerlite/tiny-qwen3-vl")
+    steps: list[str] = []
+    counts = _read_json(out / "pipeline" / "counts.json")
+    if counts:
+        by = {c["stage"]: c for c in counts}
+        first = counts[0]
+        n_in = first["kept"] + first["dropped"]
+        srcs = ((_read_json(out / "pipeline" / "run.json") or {}).get("config") or {}).get("sources") or []
+        names = ", ".join(str(x.get("name") or x.get("kind")) for x in srcs if isinstance(x, dict))
+        steps.append(f"**Data pipeline**: {n_in} candidate questions{f' ({names})' if names else ''} went through "
+                     f"4 checks; {by.get('sft', {}).get('kept', '?')} became SFT trajectories "
+                     f"played by an oracle, {by.get('rl', {}).get('kept', '?')} became RL questions (a noisy policy "
+                     "solves them sometimes).")
+    sft = _read_json(out / "sft" / "summary.json")
+    if sft:
+        steps.append(f"**SFT**: {sft['steps']} steps imitating the oracle's trajectories (loss "
+                     f"{_fmt(sft['loss_first'], 2)} → {_fmt(sft['loss_last'], 2)}): the student learns the protocol "
+                     "- think, call a tool, answer with a letter.")
+    grpo = _read_json(out / "grpo" / "summary.json")
+    if grpo:
+        tot = [(grpo.get("before", {}).get(k, {}).get("total"), v.get("total")) for k, v in grpo.get("after", {}).items()]
+        change = (f"; mean reward on held-out RL questions {_fmt(tot[0][0])} → {_fmt(tot[0][1])}"
+                  if tot and tot[0][0] is not None else "")
+        steps.append(f"**GRPO**: {grpo['config']['max_steps']} steps of reinforcement learning with the tools in the "
+                     f"loop{change}.")
+    evals = _read_json(out / "eval" / "summaries.json") or {}
+    chance = (_read_json(out / "eval" / "chance.json") or {}).get("mc")
+    head: list[str] = []
+    if evals:
+        n = next(iter(evals.values()))["overall"]["n"]
+        steps.append(f"**Evaluation**: every policy on {n} held-out toy-world questions nothing was trained on.")
+        mc = {k: v.get("by_form", {}).get("mc") for k, v in evals.items()}
+        for name in ("base", "SFT", "GRPO"):
+            if name in mc:
+                answered = mc[name].get("answered") if mc[name] else None
+                head.append(f"{name}: {_pct(mc[name])} of MC questions right"
+                            + (f", an answer given in {100 * answered:.0f}%" if answered is not None else ""))
+        if chance is not None:
+            head.append(f"guessing: {100 * chance:.0f}%")
+        if "oracle" in mc:
+            head.append(f"oracle (the ceiling): {_pct(mc['oracle'])}")
+    caveat = []
+    if cfg.get("quick"):
+        caveat.append("This is a **--quick** run: it checks that every step runs, at sizes far too small to learn "
+                      "anything. Its numbers mean nothing.")
+    if tiny:
+        caveat.append("The student is the embedded tiny Qwen3-VL (about a million parameters; `tiny-random` is "
+                      "untrained, `tiny` at most briefly pretrained on toy-world perception): SFT teaches it the "
+                      "format and the tool calls, but a model this small and this briefly trained does not see "
+                      "like a real one, so expect accuracy near chance. With this few questions the 95% intervals "
+                      "are wide: differences inside them are noise.")
+    else:
+        caveat.append("Held-out questions come from the toy world; intervals are 95% bootstrap CIs - differences "
+                      "inside them are noise.")
+    lines = ['<div class="summary">', "",
+             "**The task.** A student model answers a question about *one marked object* in a video (the mark is "
+             "drawn on one frame) by calling tools - `view_visual_prompt()` to see the marked frame again and "
+             "`crop_video(start, end, region)` to look closer - before it answers.", "",
+             f"**What ran** (student `{model}`, seed {cfg.get('seed', 0)}):", "", *[f"- {x}" for x in steps], ""]
+    if head:
+        lines += ["**Result.** " + "; ".join(head) + ".", ""]
+    lines += ["**Read this honestly.** " + " ".join(caveat), "", "</div>", ""]
+    return lines
+
+
+CSS = ("body{font-family:sans-serif;font-size:18px;line-height:1.45;max-width:1200px;margin:auto;padding:0 1em}"
+       "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 10px}"
+       ".summary{border:3px solid #1f5fa8;background:#eef4fb;border-radius:8px;padding:0.4em 1.2em;margin:1em 0}"
+       "h2{border-bottom:2px solid #ccc;margin-top:1.6em}")
 
 
 def write_report(out: str | Path) -> Path:
@@ -92,16 +184,15 @@ def write_report(out: str | Path) -> Path:
     import markdown_it
 
     out = Path(out)
-    cfg = _read_json(out / "demo_config.json") or {}
-    md = ["# seekerlite demo report", "",
-          f"Student: `{cfg.get('student', {}).get('model_id', '?')}`{' (quick sizes)' if cfg.get('quick') else ''}; seed {cfg.get('seed', 0)}.",
-          "", *_timings(out)]
+    md = ["# seekerlite demo report", "", *summary_lines(out)]
     sec = _sections(out)
     for name in dict.fromkeys(s for s, _, _ in REPORT_FIGURES):
         md += [f"## {name}", "", *sec.get(name, [])]
         for s, fname, caption in REPORT_FIGURES:
             if s == name and (out / "figures" / fname).exists():
                 md += [f"**{caption}**", "", f"![{caption}](figures/{fname})", ""]
+    md += ["## Run details", "", *_timings(out), "Rebuild this page from the run folder with "
+           f"`python -c \"from seekerlite.report import write_report; write_report('{out}')\"`.", ""]
     text = "\n".join(md)
     (out / "report.md").write_text(text)
     body = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
@@ -110,10 +201,37 @@ def write_report(out: str | Path) -> Path:
         if p.exists():
             b64 = base64.b64encode(p.read_bytes()).decode()
             body = body.replace(f'src="figures/{fname}"', f'src="data:image/png;base64,{b64}"')
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>seekerlite demo</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 1em}img{max-width:100%}"
-            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}</style></head><body>"
-            f"<!-- {_html.escape(str(out))} -->{body}</body></html>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>seekerlite demo</title>"
+            f"<style>{CSS}</style></head><body><!-- {_html.escape(str(out))} -->{body}</body></html>")
     path = out / "report.html"
     path.write_text(page)
     return path
+
+
+def results_table(out: str | Path) -> str:
+    """The README's results table, generated from a demo run folder's evaluation (never copied by hand):
+
+        python -m seekerlite.report runs/demo
+    """
+    out = Path(out)
+    evals = _read_json(out / "eval" / "summaries.json")
+    if not evals:
+        raise FileNotFoundError(f"{out / 'eval' / 'summaries.json'}: not a finished demo run (no evaluation)")
+    n = next(iter(evals.values()))["overall"]["n"]
+    rows = [f"| held-out toy world, {n} questions | accuracy MC (95% CI) | accuracy OE | tool calls / episode |",
+            "|---|---|---|---|"]
+    for name, s in evals.items():
+        forms = s.get("by_form", {})
+        oe = f"{100 * forms['oe']['accuracy']:.0f}%" if forms.get("oe") else "-"
+        rows.append(f"| {name} | {_pct(forms.get('mc'))} | {oe} | {s['overall']['mean_tool_calls']:.2f} |")
+    cfg = _read_json(out / "demo_config.json") or {}
+    rows.append("")
+    rows.append(f"(`python -m seekerlite.report {out}`: student `{cfg.get('student', {}).get('model_id', '?')}`, "
+                f"seed {cfg.get('seed', 0)}{', --quick' if cfg.get('quick') else ''})")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(results_table(sys.argv[1] if len(sys.argv) > 1 else "runs/demo"))

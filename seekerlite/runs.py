@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from seekerlite.config import EnvConfig, StudentConfig
 from seekerlite.schema import SchemaError, from_dict, to_dict
+from seekerlite.strictjson import parse_json
 
 RUN_FILE = "run.json"
 KINDS = ("pipeline", "sft", "grpo", "eval", "demo", "pretrain")
@@ -95,8 +96,8 @@ def read_run(path: str | os.PathLike, levels: int = 2) -> RunInfo | None:
     if found is None:
         return None
     try:
-        data = json.loads(found.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        data = parse_json(found.read_text(encoding="utf-8"))  # bounded: depth, NaN, huge integers
+    except (OSError, ValueError) as e:  # SchemaError, UnicodeDecodeError are ValueErrors
         raise SchemaError(f"{found}: unreadable run record ({e})") from None
     if not isinstance(data, dict):
         raise SchemaError(f"{found}: expected a JSON object")

@@ -7,7 +7,8 @@ One shape end to end:
     Sample      a question about one instance of one video (MC or OE) + everything above
 
 Loading is strict: a malformed line raises `SchemaError` naming the file, the line and the field;
-nothing is silently dropped.
+nothing is silently dropped (parsing and the typed ``from_dict`` are ``seekerlite.strictjson``'s; every number is
+checked finite and in range here).
 
     >>> s = Sample(id="a", video_path="v.mp4", question="What colour is it?", answer="red")
     >>> Sample.from_dict(s.to_dict()) == s
@@ -16,17 +17,23 @@ nothing is silently dropped.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import math
 import os
-import types
-import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from seekerlite.strictjson import (
+    SchemaError,
+    field_error,
+    from_dict,
+    iter_json_lines,
+    to_dict,
+)
 
 PROMPT_TYPES: tuple[str, ...] = (
     "rectangle", "ellipse", "triangle", "arrow", "point", "scribble",
@@ -38,12 +45,27 @@ OTHER_PROMPT = "other"
 """Prompt type of a marked frame loaded from elsewhere (e.g. V2P-Bench) whose kind of mark is not known."""
 
 OPTION_LETTERS = "ABCDEFGHIJ"
+MAX_ID_CHARS = 512  # longest sample id
 
 Box = list[float]  # [x0, y0, x1, y1] in pixels of the full frame, x1 > x0, y1 > y0
 
 
-class SchemaError(ValueError):
-    """A record or a JSONL file does not match the schema. The message names file, line and field."""
+def check_finite(field_name: str, x: float, minimum: float | None = None) -> None:
+    """Raise SchemaError unless `x` is a finite number (and >= `minimum`)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise field_error(field_name, f"{x!r} is not a finite number")
+    if minimum is not None and x < minimum:
+        raise field_error(field_name, f"{x!r} is below {minimum:g}")
+
+
+def check_box(field_name: str, box: Any) -> None:
+    """Raise SchemaError unless `box` is [x0, y0, x1, y1]: 4 finite pixel coordinates >= 0, x1 > x0, y1 > y0."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        raise field_error(field_name, f"bad box {box!r} (want [x0, y0, x1, y1], 4 numbers)")
+    for k, v in enumerate(box):
+        check_finite(f"{field_name}[{k}]", v, 0.0)
+    if not (box[2] > box[0] and box[3] > box[1]):
+        raise field_error(field_name, f"bad box {list(box)} (want [x0, y0, x1, y1], x1>x0, y1>y0)")
 
 
 # ----------------------------------------------------------------------------- masks as RLE
@@ -108,6 +130,12 @@ class VideoInfo:
     width: int  # pixels
     height: int  # pixels
 
+    def __post_init__(self) -> None:
+        check_finite("fps", self.fps, 0.0)
+        for name in ("num_frames", "width", "height"):
+            if getattr(self, name) < 0:
+                raise field_error(name, f"{getattr(self, name)} is negative")
+
     @property
     def duration(self) -> float:
         """Seconds from the first frame to the end of the last."""
@@ -130,12 +158,24 @@ class Masklet:
 
     def __post_init__(self) -> None:
         if len(self.boxes) != len(self.frame_indices):
-            raise SchemaError(f"masklet {self.instance_id!r}: {len(self.boxes)} boxes for {len(self.frame_indices)} frames")
+            raise field_error("boxes", f"masklet {self.instance_id!r}: {len(self.boxes)} boxes for {len(self.frame_indices)} frames")
         if self.rles and len(self.rles) != len(self.frame_indices):
-            raise SchemaError(f"masklet {self.instance_id!r}: {len(self.rles)} rles for {len(self.frame_indices)} frames")
-        for b in self.boxes:
-            if b is not None and (len(b) != 4 or b[2] <= b[0] or b[3] <= b[1]):
-                raise SchemaError(f"masklet {self.instance_id!r}: bad box {b} (want [x0, y0, x1, y1], x1>x0, y1>y0)")
+            raise field_error("rles", f"masklet {self.instance_id!r}: {len(self.rles)} rles for {len(self.frame_indices)} frames")
+        for k, f in enumerate(self.frame_indices):
+            if f < 0:
+                raise field_error(f"frame_indices[{k}]", f"frame index {f} is negative")
+        if len(set(self.frame_indices)) != len(self.frame_indices):
+            raise field_error("frame_indices", f"masklet {self.instance_id!r}: a frame index is repeated")
+        for k, b in enumerate(self.boxes):
+            if b is not None:
+                check_box(f"boxes[{k}]", b)
+        for k, r in enumerate(self.rles):
+            if r is not None:
+                size = r.get("size") if isinstance(r, dict) else None
+                if (not isinstance(size, list) or len(size) != 2 or
+                        any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size)
+                        or not isinstance(r.get("counts"), (str, list))):
+                    raise field_error(f"rles[{k}]", "want a COCO RLE {\"size\": [H, W], \"counts\": ...} with H, W >= 1")
 
     def _pos(self, frame_index: int) -> int | None:
         try:
@@ -172,14 +212,20 @@ class VisualPrompt:
     """The marked frame: which frame, which mark, and where the rendered image is saved."""
 
     frame_index: int | None  # None when the marked frame's place in the video is unknown (loaded benchmarks)
-    timestamp: float | None  # seconds; None when unknown
-    prompt_type: str  # one of PROMPT_TYPES, or OTHER_PROMPT for a loaded, already-marked frame
+    timestamp: float | None = None  # seconds; None when unknown (the env and stage 4 derive it from frame_index)
+    prompt_type: str = "rectangle"  # one of PROMPT_TYPES, or OTHER_PROMPT for a loaded, already-marked frame
     image_path: str | None = None  # rendered F_vp (relative paths resolve against the JSONL's folder)
     box: Box | None = None  # the instance's box on that frame, pixels
 
     def __post_init__(self) -> None:
         if self.prompt_type not in PROMPT_TYPES and self.prompt_type != OTHER_PROMPT:
-            raise SchemaError(f"prompt_type {self.prompt_type!r} is not one of {PROMPT_TYPES + (OTHER_PROMPT,)}")
+            raise field_error("prompt_type", f"prompt_type {self.prompt_type!r} is not one of {PROMPT_TYPES + (OTHER_PROMPT,)}")
+        if self.frame_index is not None and self.frame_index < 0:
+            raise field_error("frame_index", f"frame index {self.frame_index} is negative")
+        if self.timestamp is not None:
+            check_finite("timestamp", self.timestamp, 0.0)
+        if self.box is not None:
+            check_box("box", self.box)
 
 
 @dataclass
@@ -194,22 +240,29 @@ class Sample:
     visual_prompt: VisualPrompt | None = None
     masklet: Masklet | None = None
     span: list[float] | None = None  # [t0, t1] seconds where the instance/event matters
-    task: str = "unknown"  # e.g. "attribute", "action", "counting", "temporal"
+    task: str = "unknown"  # optional: e.g. "attribute", "action", "counting", "temporal" ("unknown" is never shown)
     dimension: str | None = None  # V2P-Bench dimension code (OA, HA, ...), if any
     provenance: dict[str, Any] = field(default_factory=dict)  # where it came from, stage verdicts
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.id or len(self.id) > MAX_ID_CHARS:
+            raise field_error("id", f"an id must have 1 to {MAX_ID_CHARS} characters, got {len(self.id)}")
         if not self.question.strip():
-            raise SchemaError(f"sample {self.id!r}: empty question")
+            raise field_error("question", f"sample {self.id!r}: empty question")
         if self.options is not None:
             if not 2 <= len(self.options) <= len(OPTION_LETTERS):
-                raise SchemaError(f"sample {self.id!r}: {len(self.options)} options (want 2..{len(OPTION_LETTERS)})")
+                raise field_error("options", f"sample {self.id!r}: {len(self.options)} options (want 2..{len(OPTION_LETTERS)})")
             letters = OPTION_LETTERS[: len(self.options)]
-            if self.answer not in letters:
-                raise SchemaError(f"sample {self.id!r}: MC answer {self.answer!r} is not one of {list(letters)}")
-        if self.span is not None and (len(self.span) != 2 or self.span[1] < self.span[0]):
-            raise SchemaError(f"sample {self.id!r}: span {self.span} must be [t0, t1] with t1 >= t0")
+            if self.answer not in list(letters):  # a list: "" is a substring of every string
+                raise field_error("answer", f"sample {self.id!r}: MC answer {self.answer!r} is not one of {list(letters)}")
+        if self.span is not None:
+            if len(self.span) != 2:
+                raise field_error("span", f"sample {self.id!r}: span {self.span} must be [t0, t1]")
+            for k, t in enumerate(self.span):
+                check_finite(f"span[{k}]", t, 0.0)
+            if self.span[1] < self.span[0]:
+                raise field_error("span", f"sample {self.id!r}: span {self.span} must be [t0, t1] with t1 >= t0")
 
     @property
     def is_mc(self) -> bool:
@@ -230,113 +283,25 @@ class Sample:
         return from_dict(cls, d)
 
 
-# ----------------------------------------------------------------------------- generic (de)serialisation
-
 T = TypeVar("T")
 
 
-def to_dict(record: Any) -> dict[str, Any]:
-    """A dataclass record as plain JSON-ready dicts/lists (None fields kept, so files are self-describing)."""
-    return dataclasses.asdict(record)
-
-
-def _check(value: Any, tp: Any, where: str) -> Any:
-    """Validate/convert `value` against type hint `tp`; raise SchemaError naming `where`."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check(value, a, where)
-            except SchemaError as e:
-                errors.append(str(e))
-        raise SchemaError(errors[0] if len(errors) == 1 else f"field '{where}': {value!r} matches none of {tp}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise SchemaError(f"field '{where}': expected an object, got {type(value).__name__}")
-        return from_dict(tp, value, where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise SchemaError(f"field '{where}': expected a list, got {type(value).__name__}")
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise SchemaError(f"field '{where}': expected an object, got {type(value).__name__}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"field '{where}': expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SchemaError(f"field '{where}': expected an integer, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise SchemaError(f"field '{where}': expected a string, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise SchemaError(f"field '{where}': expected true/false, got {value!r}")
-        return value
-    return value
-
-
-def from_dict(cls: type[T], d: dict[str, Any], where: str = "") -> T:
-    """Build dataclass `cls` from a dict, checking every field's type. Unknown keys are an error."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(d) - names
-    if unknown:
-        raise SchemaError(f"{where or cls.__name__}: unknown field(s) {sorted(unknown)}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        path = f"{where}.{f.name}" if where else f.name
-        if f.name not in d:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise SchemaError(f"field '{path}' is missing")
-            continue
-        kwargs[f.name] = _check(d[f.name], hints[f.name], path)
-    try:
-        return cls(**kwargs)
-    except SchemaError as e:
-        raise SchemaError(f"{where + ': ' if where else ''}{e}") from None
-
-
-# ----------------------------------------------------------------------------- JSONL
+# ----------------------------------------------------------------------------- JSONL (parsing: seekerlite.strictjson)
 
 def iter_jsonl(path: str | os.PathLike, cls: type[T] = Sample) -> Iterator[T]:  # type: ignore[assignment]
     """Yield records of `cls` from a JSON Lines file; blank lines are skipped, anything else malformed raises.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        SchemaError: "<file>:<line>: <field>: <what is wrong>".
+        SchemaError: "<file>:<line>: field '<field>': <what is wrong>".
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such JSONL file: {path}")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SchemaError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise SchemaError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            try:
-                yield from_dict(cls, obj)
-            except SchemaError as e:
-                raise SchemaError(f"{path}:{lineno}: {e}") from None
+    for lineno, obj in iter_json_lines(path):
+        if not isinstance(obj, dict):
+            raise SchemaError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        try:
+            yield from_dict(cls, obj)
+        except SchemaError as e:
+            raise SchemaError(f"{path}:{lineno}: {e}", field=e.field) from None
 
 
 def load_jsonl(path: str | os.PathLike, cls: type[T] = Sample) -> list[T]:  # type: ignore[assignment]
@@ -348,17 +313,20 @@ def save_jsonl(records: Iterable[Any], path: str | os.PathLike, append: bool = F
     """Write dataclass records (or plain dicts) one per line. Writes to a temp file then renames, unless appending."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(r if isinstance(r, dict) else to_dict(r), ensure_ascii=False) + "\n" for r in records]
-    if append:
-        with path.open("a", encoding="utf-8") as fh:
+    lines = [json.dumps(r if isinstance(r, dict) else to_dict(r), ensure_ascii=False, allow_nan=False) + "\n"
+             for r in records]
+    target = path if append else path.with_suffix(path.suffix + ".tmp")
+    try:
+        with target.open("a" if append else "w", encoding="utf-8") as fh:
             fh.writelines(lines)
             fh.flush()
             os.fsync(fh.fileno())
-        return path
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.writelines(lines)
-    tmp.replace(path)
+    except OSError as e:  # a full disk names no file: name it
+        if e.filename is None:
+            raise OSError(e.errno, f"{e.strerror or e} (while writing)", str(path)) from e
+        raise
+    if not append:
+        target.replace(path)
     return path
 
 

@@ -16,6 +16,12 @@ Backends:
 
 Every masklet covers every frame of the video (box None where the instance is not visible); masks are COCO RLE.
 ``seekerlite track`` and pipeline stage 3 call ``track_video``.
+
+Refused before any tracking (``TrackError``, naming the video and the box): a box that is not 4 finite numbers, is
+inverted, lies outside the frame, is smaller than ``MIN_BOX_SIDE`` pixels on a side once clipped to the frame
+(OpenCV's MIL spins forever on 1-4 px boxes), or covers more than ``MAX_BOX_COVER`` of the frame (nothing left
+to tell it from). Every call has a frame and a time budget (``max_frames``, ``max_seconds``; ``TrackBudgetError``
+when exceeded, checked between frames).
 """
 
 from __future__ import annotations
@@ -36,6 +42,52 @@ from seekerlite.schema import Box, Masklet, box_iou, encode_mask, mask_to_box
 
 SAM2_DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"  # inside the sam2 package; matches sam2.1_hiera_tiny.pt
 BACKENDS = ("auto", "sam2", "opencv")
+MIN_BOX_SIDE = 8  # pixels: the shortest side of a box the trackers accept (MIL hangs below ~5)
+MAX_BOX_COVER = 0.9  # largest fraction of the frame's area a box may cover
+MAX_FRAMES = 100_000  # default frame budget of one tracking call
+MAX_SECONDS = 1800.0  # default time budget of one tracking call (seconds of wall time)
+
+
+class TrackError(ValueError):
+    """A box the trackers cannot track (the message names the video and the box)."""
+
+
+class TrackBudgetError(TrackError):
+    """A tracking call went over its frame or time budget."""
+
+
+def check_track_box(box: Any, width: int, height: int, where: str = "") -> Box:
+    """`box` clipped to a width x height frame, or TrackError saying why it cannot be tracked (module docstring).
+
+    >>> check_track_box([-5, 10, 40, 50], 64, 48)
+    [0.0, 10.0, 40.0, 48.0]
+    """
+    at = f"{where}: " if where else ""
+    try:
+        vals = [float(v) for v in box]
+    except (TypeError, ValueError, OverflowError):
+        raise TrackError(f"{at}box {box!r} is not 4 numbers [x0, y0, x1, y1]") from None
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
+        raise TrackError(f"{at}box {box!r} is not 4 finite numbers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = vals
+    if x1 <= x0 or y1 <= y0:
+        raise TrackError(f"{at}box {vals} is inverted or empty (want x1 > x0 and y1 > y0, pixels)")
+    clipped, _ = _inside(vals, width, height)
+    if clipped is None:
+        raise TrackError(f"{at}box {vals} lies outside the {width}x{height} frame")
+    w, h = clipped[2] - clipped[0], clipped[3] - clipped[1]
+    if min(w, h) < MIN_BOX_SIDE:
+        raise TrackError(f"{at}box {vals} is {w:g}x{h:g} pixels inside the frame; the trackers need at least "
+                         f"{MIN_BOX_SIDE}x{MIN_BOX_SIDE}")
+    if w * h > MAX_BOX_COVER * width * height:
+        raise TrackError(f"{at}box {vals} covers {w * h / (width * height):.0%} of the {width}x{height} frame "
+                         f"(at most {MAX_BOX_COVER:.0%}): there is no background left to track it against")
+    return clipped
+
+
+def _check_deadline(deadline: float | None, where: str, done: int) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise TrackBudgetError(f"{where}: tracking went over its time budget after {done} frames")
 
 
 @dataclass
@@ -48,11 +100,21 @@ class Track:
     seed_frame: int | None  # the frame the box/points were given on
     seed_box: Box | None  # pixels
     seconds: float = 0.0  # wall time of the tracking
+    times: list[float] | None = None  # seconds of every frame (presentation timestamps); None: index / fps
+
+    def time_of(self, frame: int) -> float:
+        """Seconds at which `frame` is shown."""
+        return self.times[frame] if self.times is not None else frame / self.fps
 
     @property
     def visible_span(self) -> tuple[float, float] | None:
-        """(first visible frame, last visible frame + 1) in seconds, or None."""
-        return self.masklet.span(self.fps)
+        """(first visible frame's time, the time the last visible frame ends) in seconds, or None."""
+        vis = self.masklet.visible_frames()
+        if not vis or self.times is None:
+            return self.masklet.span(self.fps)
+        last = max(vis)
+        end = self.times[last + 1] if last + 1 < len(self.times) else len(self.times) / self.fps  # the video ends
+        return (self.times[min(vis)], end)
 
 
 # ---------------------------------------------------------------------------------------------- OpenCV fallback
@@ -101,13 +163,18 @@ def reseed_opencv(seed: int = 0) -> None:
 
 
 def _track_mil(get_frames: Any, order: list[int], seed_frame: np.ndarray, box: Box, min_contrast: float,
-               patience: int, min_inside: float, seed: int = 0) -> dict[int, Box | None]:
-    """MIL from `seed_frame` through frames `order`; stops when lost. Returns {frame: box or None}."""
+               patience: int, min_inside: float, seed: int = 0, deadline: float | None = None,
+               where: str = "") -> dict[int, Box | None]:
+    """MIL from `seed_frame` through frames `order`; stops when lost. Returns {frame: box or None}.
+    `box` must have passed ``check_track_box`` (MIL never returns on tiny or inverted boxes)."""
     reseed_opencv(seed)
     tracker = cv2.TrackerMIL_create()
     x0, y0, x1, y1 = box
-    tracker.init(cv2.cvtColor(seed_frame, cv2.COLOR_RGB2BGR), (int(round(x0)), int(round(y0)),
-                                                                 max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))))
+    try:
+        tracker.init(cv2.cvtColor(seed_frame, cv2.COLOR_RGB2BGR), (int(round(x0)), int(round(y0)),
+                                                                     max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))))
+    except cv2.error as e:
+        raise TrackError(f"{where}: OpenCV's MIL tracker refuses box {list(box)} ({str(e).strip().splitlines()[-1]})") from None
     ref_box, ref_ring = _hists(seed_frame, box)  # what the instance looks like, and what its surroundings look like
     h, w = seed_frame.shape[:2]
     out: dict[int, Box | None] = {}
@@ -115,6 +182,7 @@ def _track_mil(get_frames: Any, order: list[int], seed_frame: np.ndarray, box: B
     for chunk_start in range(0, len(order), 32):
         chunk = order[chunk_start:chunk_start + 32]
         for f, img in zip(chunk, get_frames(chunk)):
+            _check_deadline(deadline, where, len(out))
             ok, (x, y, bw, bh) = tracker.update(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             clipped, frac = _inside([float(x), float(y), float(x + bw), float(y + bh)], w, h) if ok else (None, 0.0)
             if clipped is None or frac < min_inside:
@@ -129,7 +197,7 @@ def _track_mil(get_frames: Any, order: list[int], seed_frame: np.ndarray, box: B
 
 
 def track_opencv(reader: Any, frame_index: int, box: Box, *, min_contrast: float = 0.0, patience: int = 3,
-                 min_inside: float = 0.5, seed: int = 0) -> list[Box | None]:
+                 min_inside: float = 0.5, seed: int = 0, deadline: float | None = None) -> list[Box | None]:
     """Boxes on every frame of a video from one box on `frame_index`, with OpenCV's TrackerMIL.
 
     Args:
@@ -141,6 +209,7 @@ def track_opencv(reader: Any, frame_index: int, box: Box, *, min_contrast: float
         patience: lost frames in a row that end the track in that direction.
         min_inside: fraction of the box that must stay inside the frame.
         seed: seeds MIL's random features (results vary a little with it; the same seed gives the same track).
+        deadline: ``time.perf_counter()`` value after which TrackBudgetError is raised (None: no limit).
 
     Returns:
         One entry per frame: the box, or None where the instance is not visible (left, or lost).
@@ -148,10 +217,12 @@ def track_opencv(reader: Any, frame_index: int, box: Box, *, min_contrast: float
     def get(indices: list[int]) -> list[np.ndarray]:
         return [f.image if hasattr(f, "image") else f for f in reader.get_frames(indices)]
 
-    n = reader.num_frames
+    n, where = reader.num_frames, str(getattr(reader, "path", "video"))
     first = get([frame_index])[0]  # (H, W, 3) uint8 RGB
-    fwd = _track_mil(get, list(range(frame_index + 1, n)), first, box, min_contrast, patience, min_inside, seed)
-    bwd = _track_mil(get, list(range(frame_index - 1, -1, -1)), first, box, min_contrast, patience, min_inside, seed)
+    box = check_track_box(box, first.shape[1], first.shape[0], where)
+    args = (first, box, min_contrast, patience, min_inside, seed, deadline, where)
+    fwd = _track_mil(get, list(range(frame_index + 1, n)), *args)
+    bwd = _track_mil(get, list(range(frame_index - 1, -1, -1)), *args)
     clipped, _ = _inside(list(map(float, box)), first.shape[1], first.shape[0])
     return [clipped if f == frame_index else (fwd | bwd).get(f) for f in range(n)]
 
@@ -199,8 +270,8 @@ def _build_sam2(checkpoint: str | None, config: str, image_size: int | None, dev
 
 def track_sam2(reader: Any, frame_index: int, *, box: Box | None = None, points: Sequence[Sequence[float]] | None = None,
                point_labels: Sequence[int] | None = None, checkpoint: str | None = None, config: str = SAM2_DEFAULT_CONFIG,
-               image_size: int | None = None, device: str | None = None,
-               mask_threshold: float = 0.0) -> tuple[list[Box | None], list[dict | None]]:
+               image_size: int | None = None, device: str | None = None, mask_threshold: float = 0.0,
+               deadline: float | None = None) -> tuple[list[Box | None], list[dict | None]]:
     """Masks on every frame of a video from a box and/or points on `frame_index`, with SAM2's video predictor.
 
     Args:
@@ -211,6 +282,7 @@ def track_sam2(reader: Any, frame_index: int, *, box: Box | None = None, points:
         points: [[x, y], ...] pixels; `point_labels` 1 = on the instance (default), 0 = background.
         checkpoint, config, image_size, device: see ``load_sam2_predictor``.
         mask_threshold: mask = logits > this (SAM2's own choice is 0).
+        deadline: ``time.perf_counter()`` value after which TrackBudgetError is raised (None: no limit).
 
     Returns:
         (boxes, rles): one entry per frame, None where the mask is empty.
@@ -241,6 +313,7 @@ def track_sam2(reader: Any, frame_index: int, *, box: Box | None = None, points:
             if reverse and frame_index == 0:
                 continue
             for f, _, logits in predictor.propagate_in_video(state, start_frame_idx=frame_index, reverse=reverse):
+                _check_deadline(deadline, str(getattr(reader, "path", "video")), len(masks))
                 masks[int(f)] = (logits[0, 0] > mask_threshold).cpu().numpy()  # (H, W) bool, the video's size
     boxes = [mask_to_box(masks[f]) if f in masks else None for f in range(n)]
     rles = [encode_mask(masks[f]) if b is not None else None for f, b in enumerate(boxes)]
@@ -251,31 +324,43 @@ def track_sam2(reader: Any, frame_index: int, *, box: Box | None = None, points:
 
 def track_video(video: Any, frame_index: int, *, box: Box | None = None, points: Sequence[Sequence[float]] | None = None,
                 point_labels: Sequence[int] | None = None, backend: str = "opencv", instance_id: str = "instance",
-                label: str | None = None, **options: Any) -> Track:
+                label: str | None = None, max_frames: int = MAX_FRAMES, max_seconds: float = MAX_SECONDS,
+                **options: Any) -> Track:
     """Track one instance through a whole video (a path or an open VideoReader) with `backend` ("sam2" | "opencv").
 
     `**options` go to the backend: ``track_sam2`` (checkpoint, config, image_size, device, mask_threshold) or
-    ``track_opencv``
-    (min_contrast, patience, min_inside, seed).
+    ``track_opencv`` (min_contrast, patience, min_inside, seed).
+
+    Raises:
+        TrackError: the frame is outside the video or the box cannot be tracked (module docstring).
+        TrackBudgetError: the video has more than `max_frames` frames, or tracking took more than `max_seconds`.
     """
     from seekerlite.video import open_video
 
+    if backend not in BACKENDS[1:]:
+        raise ValueError(f"unknown backend {backend!r}; expected 'sam2' or 'opencv'")
     reader = open_video(video) if isinstance(video, (str, os.PathLike)) else video
+    where = str(getattr(reader, "path", video))
     try:
-        if not 0 <= frame_index < reader.num_frames:
-            raise ValueError(f"frame {frame_index} is outside the video (0..{reader.num_frames - 1})")
-        t0 = time.perf_counter()
-        if backend == "sam2":
-            boxes, rles = track_sam2(reader, frame_index, box=box, points=points, point_labels=point_labels, **options)
+        n = reader.num_frames
+        if isinstance(frame_index, bool) or not isinstance(frame_index, (int, np.integer)) or not 0 <= frame_index < n:
+            raise TrackError(f"{where}: frame {frame_index} is outside the video (frames 0..{n - 1})")
+        if n > max_frames:
+            raise TrackBudgetError(f"{where}: {n} frames is over the tracking budget of {max_frames} frames")
+        if box is not None:
+            box = check_track_box(box, reader.width, reader.height, where)
         elif backend == "opencv":
-            if box is None:
-                raise ValueError("the OpenCV tracker needs a box (points are for sam2)")
-            boxes, rles = track_opencv(reader, frame_index, box, **options), []
+            raise TrackError("the OpenCV tracker needs a box (points are for sam2)")
+        t0 = time.perf_counter()
+        deadline = t0 + max_seconds
+        if backend == "sam2":
+            boxes, rles = track_sam2(reader, frame_index, box=box, points=points, point_labels=point_labels,
+                                     deadline=deadline, **options)
         else:
-            raise ValueError(f"unknown backend {backend!r}; expected 'sam2' or 'opencv'")
-        m = Masklet(instance_id, list(range(reader.num_frames)), boxes, rles, label=label, source=backend)
+            boxes, rles = track_opencv(reader, frame_index, box, deadline=deadline, **options), []
+        m = Masklet(instance_id, list(range(n)), boxes, rles, label=label, source=backend)
         return Track(m, backend, reader.fps, frame_index, list(map(float, box)) if box is not None else None,
-                     round(time.perf_counter() - t0, 3))
+                     round(time.perf_counter() - t0, 3), times=reader.times if hasattr(reader, "times") else None)
     finally:
         if reader is not video:
             reader.close()

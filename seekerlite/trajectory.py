@@ -17,11 +17,14 @@ import numpy as np
 from PIL import Image
 
 from seekerlite.env import ToolRecord
+from seekerlite.paths import file_name, inside, writing
+from seekerlite.strictjson import SchemaError, iter_json_lines
 
 
 def images_to_files(messages: list[dict[str, Any]], out_dir: Path, prefix: str = "") -> list[dict[str, Any]]:
     """A copy of `messages` whose in-memory images (PIL or arrays) are saved as ``out_dir/images/<prefix>NNN.png``
-    and replaced by that relative path; parts that already hold a path are kept."""
+    and replaced by that relative path; parts that already hold a path are kept. `prefix` must be a safe file
+    name (``paths.file_name``); the file never lands outside `out_dir`."""
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     k = 0
 
@@ -31,7 +34,9 @@ def images_to_files(messages: list[dict[str, Any]], out_dir: Path, prefix: str =
             rel = f"images/{prefix}{k:03d}.png"
             k += 1
             img = p["image"]
-            (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(out_dir / rel)
+            target = inside(out_dir, rel)
+            with writing(target):
+                (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(target)
             return {**p, "image": rel}
         return p
 
@@ -82,6 +87,11 @@ class Trajectory:
         return len(self.tool_log)
 
     @property
+    def n_tool_errors(self) -> int:
+        """Tool calls that returned an error observation (bad call, unknown tool, or a failure while serving it)."""
+        return sum(not r.ok for r in self.tool_log)
+
+    @property
     def n_frames(self) -> int:
         return sum(len(r.timestamps) for r in self.tool_log if r.name == "crop_video")
 
@@ -128,28 +138,71 @@ def save_chat_dataset(trajectories: list[Trajectory], out_dir: str | os.PathLike
     mode = "a" if append else "w"
     with path.open(mode, encoding="utf-8") as fh:
         for t in trajectories:
-            msgs = images_to_files(t.messages, out, prefix=f"{t.sample_id}_")
+            msgs = images_to_files(t.messages, out, prefix=f"{file_name(t.sample_id)}_")  # <id>_NNN.png: injective
             rec = {"id": f"{t.sample_id}:{t.policy}", "sample_id": t.sample_id, "messages": msgs,
                    "n_tool_calls": t.n_tool_calls, "n_frames": t.n_frames}
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
     return path
 
 
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def chat_record_problem(rec: Any, base: Path) -> str | None:
+    """What is wrong with one chat record ("field '...': ..."), or None. Checked: ``messages`` is a non-empty list
+    of {role, content} with at least one assistant turn; content is text or a list of text/image parts; an image
+    part names a file inside `base` that exists; tool calls are {function: {name, arguments}}."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    msgs = rec.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "field 'messages': want a non-empty list of messages"
+    for i, m in enumerate(msgs):
+        at = f"messages[{i}]"
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            return f"field '{at}.role': want one of {list(ROLES)}, got {m.get('role') if isinstance(m, dict) else m!r}"
+        content = m.get("content")
+        parts = content if isinstance(content, list) else [] if content is None or isinstance(content, str) else None
+        if parts is None:
+            return f"field '{at}.content': want text or a list of parts, got {type(content).__name__}"
+        for k, p in enumerate(parts):
+            kind = p.get("type") if isinstance(p, dict) else None
+            if kind == "text" and isinstance(p.get("text"), str):
+                continue
+            if kind != "image" or not isinstance(p.get("image"), str):
+                return f"field '{at}.content[{k}]': want {{\"type\": \"text\", \"text\"}} or {{\"type\": \"image\", \"image\": path}}"
+            try:
+                image = inside(base, p["image"])
+            except ValueError as e:
+                return f"field '{at}.content[{k}].image': {e}"
+            if not image.is_file():
+                return f"field '{at}.content[{k}].image': no such image {image}"
+        for k, c in enumerate(m.get("tool_calls") or []):
+            fn = c.get("function") if isinstance(c, dict) else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not isinstance(fn.get("arguments", {}), dict):
+                return f"field '{at}.tool_calls[{k}]': want {{\"function\": {{\"name\": str, \"arguments\": {{...}}}}}}"
+    if not any(m["role"] == "assistant" for m in msgs):
+        return "field 'messages': no assistant turn (nothing to learn from)"
+    return None
+
+
 def load_chat_dataset(path: str | os.PathLike, load_images: bool = True) -> list[dict[str, Any]]:
-    """Read a chat dataset written by `save_chat_dataset`; image parts become PIL images unless load_images=False."""
+    """Read a chat dataset written by `save_chat_dataset`; image parts become PIL images unless load_images=False.
+
+    Every record is checked (``chat_record_problem``) before anything uses it, so a malformed dataset fails here,
+    before a model is loaded, not after training started.
+
+    Raises:
+        FileNotFoundError: no such file. SchemaError: "<file>:<line>: field '...': ..." (invalid UTF-8 and JSON too).
+    """
     path = Path(path)
     base = path.parent
     out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                msgs = rec["messages"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: not a chat record ({e})") from None
-            if load_images:
-                rec["messages"] = images_from_files(msgs, base)
-            out.append(rec)
+    for lineno, rec in iter_json_lines(path):
+        problem = chat_record_problem(rec, base)
+        if problem is not None:
+            raise SchemaError(f"{path}:{lineno}: not a chat record: {problem}")
+        if load_images:
+            rec["messages"] = images_from_files(rec["messages"], base)
+        out.append(rec)
     return out

@@ -119,6 +119,8 @@ def read_v2p_records(path: str | os.PathLike) -> list[dict[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError:
         data = None
+    except RecursionError:
+        raise SchemaError(f"{path}: invalid JSON (nested too deeply)") from None
     if isinstance(data, dict):
         data = data.get("data") if isinstance(data.get("data"), list) else [data]
     if isinstance(data, list):
@@ -131,6 +133,8 @@ def read_v2p_records(path: str | os.PathLike) -> list[dict[str, Any]]:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise SchemaError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+                except RecursionError:
+                    raise SchemaError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
     for i, r in enumerate(records, 1):
         if not isinstance(r, dict):
             raise SchemaError(f"{path}: record {i} is a {type(r).__name__}, not an object")

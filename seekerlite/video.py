@@ -5,8 +5,11 @@
         v.frame_at(3.2).image                                    # (H, W, 3) uint8 RGB shown at t = 3.2 s
         [f.timestamp for f in v.sample_uniform(8, 2.0, 6.0)]     # 8 frames spread over [2, 6] s
 
-A frame index i is the i-th frame in display order; its timestamp is i / fps seconds and it is on
-screen during [i / fps, (i + 1) / fps).
+A frame index i is the i-th frame in display order. Its timestamp is its presentation timestamp (PTS) in
+seconds from the first frame's, so variable-frame-rate files (pts jumps, dropped frames) get their real times;
+it is on screen until the next frame's timestamp. Files whose timestamps do not follow display order (read in
+decode order, see below) fall back to index / fps. Sampling by time (``frame_at``, ``sample_uniform``) uses the
+same timestamps.
 
 Opening a file. PyAV (a hard dependency) reads the container's packets without decoding them and
 decodes the first CHECK_FRAMES frames. A missing, empty or non-video file, a stream of which nothing
@@ -24,11 +27,12 @@ is decoded there.
 A frame that cannot be decoded (corrupt data mid-file) raises `VideoError` naming its index; the others
 stay readable. fps is the container's rate, or for files with dropped frames (tree.avi declares 444
 frames at 15 fps but holds 68 over 29.6 s) the frames present divided by their span, so that
-timestamp = index / fps holds on average.
+duration = frames / fps is the span the timestamps cover.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections import OrderedDict
@@ -36,10 +40,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import numpy as np
 
+from seekerlite.images import fit_for_processor, resize_to_budget, write_video
 from seekerlite.schema import VideoInfo
 from seekerlite.video_backends import (
     CHECK_FRAMES,
@@ -50,8 +55,9 @@ from seekerlite.video_backends import (
     scan_video,
 )
 
-__all__ = ["BACKENDS", "CHECK_FRAMES", "TIME_EPS", "Frame", "VideoError", "VideoReader", "frames_in_span",
-           "index_at", "open_video", "probe", "read_all", "resize_to_budget", "write_video"]
+__all__ = ["BACKENDS", "CHECK_FRAMES", "TIME_EPS", "Frame", "VideoError", "VideoReader", "fit_for_processor",
+           "frame_times", "frames_in_span", "index_at", "index_at_time", "open_video", "probe", "read_all",
+           "resize_to_budget", "video_times", "write_video"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ class Frame:
 
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int  # position in the video, 0-based
-    timestamp: float  # seconds (= index / fps)
+    timestamp: float  # seconds from the first frame: its presentation timestamp (index / fps only without PTS)
 
 
 def index_at(t: float, fps: float, num_frames: int) -> int:
@@ -79,14 +85,44 @@ def index_at(t: float, fps: float, num_frames: int) -> int:
     return int(min(max(math.floor((t + TIME_EPS) * fps), 0), num_frames - 1))
 
 
-def frames_in_span(frames: Iterable[int], span: Sequence[float], fps: float) -> list[int]:
-    """The frames on screen during [t0, t1] seconds, the end included (as ``crop_video`` samples them).
+def index_at_time(t: float, times: Sequence[float]) -> int:
+    """Index of the frame on screen at `t` seconds given every frame's timestamp (sorted): the last frame whose
+    timestamp is <= t, clamped to the video.
+
+    >>> index_at_time(0.5, [0.0, 0.1, 1.0, 1.1]), index_at_time(-2.0, [0.0, 0.1]), index_at_time(9.0, [0.0, 0.1])
+    (1, 0, 1)
+    """
+    if not math.isfinite(t):
+        raise ValueError(f"time must be a finite number of seconds, got {t}")
+    return min(max(bisect.bisect_right(times, t + TIME_EPS) - 1, 0), len(times) - 1)
+
+
+def frame_times(scan: Any) -> list[float]:
+    """Seconds of each frame of a scanned file: (pts - first pts) x time base; index / fps without timestamps."""
+    if scan.pts is None:
+        return [i / scan.info.fps for i in range(scan.info.num_frames)]
+    tb = Fraction(scan.time_base).limit_denominator(1 << 31)  # exact (1/12288, 1/1000): CFR times are i / fps exactly
+    return [float((p - scan.pts[0]) * tb) for p in scan.pts]
+
+
+def frames_in_span(frames: Iterable[int], span: Sequence[float], fps: float,
+                   times: Sequence[float] | None = None) -> list[int]:
+    """The frames on screen during [t0, t1] seconds, the end included (as ``crop_video`` samples them). With
+    `times` (every frame's timestamp, e.g. ``VideoReader.times``) real timestamps are used, else index / fps.
 
     >>> frames_in_span([48, 49, 50, 51], [3.8, 5.0], 10.0)
     [48, 49, 50]
     """
-    f0, f1 = math.floor(span[0] * fps + TIME_EPS), math.floor(span[1] * fps + TIME_EPS)  # frame indices
+    if times is not None:
+        f0, f1 = index_at_time(span[0], times), index_at_time(span[1], times)
+    else:
+        f0, f1 = math.floor(span[0] * fps + TIME_EPS), math.floor(span[1] * fps + TIME_EPS)  # frame indices
     return [f for f in frames if f0 <= f <= f1]
+
+
+def video_times(path: str | Path, strict: bool = True) -> list[float]:
+    """Timestamps (seconds) of every frame of a video, validated as ``VideoReader`` does, without a backend."""
+    return frame_times(scan_video(Path(path), strict))
 
 
 class VideoReader:
@@ -110,6 +146,7 @@ class VideoReader:
         self.info = self._scan.info
         self.info.path = str(path)  # as given, so callers can compare it with their own string
         self.seekable = self._scan.pts is not None  # False: decode order, random access restarts from frame 0
+        self._times = frame_times(self._scan)  # seconds of each frame, from its PTS
         self.cache_size, self.cache_hits, self.cache_misses = cache_size, 0, 0
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         want = auto_backend() if backend == "auto" else backend
@@ -141,6 +178,21 @@ class VideoReader:
     @property
     def duration(self) -> float:
         return self.info.duration  # seconds (= num_frames / fps)
+
+    @property
+    def times(self) -> list[float]:
+        """Timestamp of every frame in seconds (presentation timestamps; index / fps for decode-order files)."""
+        return list(self._times)
+
+    def time_of(self, index: int) -> float:
+        """Seconds at which frame `index` is shown (its presentation timestamp)."""
+        if not 0 <= index < self.num_frames:
+            raise IndexError(f"{self.path}: frame {index} is outside 0..{self.num_frames - 1}")
+        return self._times[index]
+
+    def index_at(self, t: float) -> int:
+        """Index of the frame on screen at time `t` (seconds, by the frames' timestamps), clamped to the video."""
+        return index_at_time(t, self._times)
 
     @property
     def width(self) -> int:
@@ -181,7 +233,7 @@ class VideoReader:
         for i in idx:
             image = fresh[i] if i in fresh and i not in given else (fresh.get(i, cached.get(i))).copy()
             given.add(i)
-            out.append(Frame(image, i, i / self.fps))
+            out.append(Frame(image, i, self._times[i]))
         return out
 
     def _decode(self, indices: list[int]) -> list[np.ndarray]:
@@ -207,7 +259,7 @@ class VideoReader:
     # ------------------------------------------------------------------ frames by time
     def frame_at(self, t: float) -> Frame:
         """The frame displayed at time `t` (seconds); times outside the video clamp to its first/last frame."""
-        return self.get_frame(index_at(t, self.fps, self.num_frames))
+        return self.get_frame(self.index_at(t))
 
     def sample_uniform(self, n: int, t0: float = 0.0, t1: float | None = None) -> list[Frame]:
         """`n` frames spread uniformly over [t0, t1] seconds (t1 None: the end of the video).
@@ -220,19 +272,35 @@ class VideoReader:
         Raises:
             ValueError: n < 1, t0 >= t1, or the window is not inside [0, duration].
         """
+        return self.get_frames(self.sample_indices(n, t0, t1))
+
+    def sample_indices(self, n: int, t0: float = 0.0, t1: float | None = None) -> list[int]:
+        """The frame indices ``sample_uniform(n, t0, t1)`` returns (nothing is decoded)."""
         dur = self.duration
         t1 = dur if t1 is None else float(t1)
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if not (0.0 <= t0 < t1 <= dur + TIME_EPS):
             raise ValueError(f"need 0 <= t0 < t1 <= duration ({dur:.3f} s), got t0={t0}, t1={t1}")
-        lo = min(math.ceil((t0 - TIME_EPS) * self.fps), self.num_frames - 1)
-        hi = index_at(t1, self.fps, self.num_frames)
+        lo = min(bisect.bisect_left(self._times, t0 - TIME_EPS), self.num_frames - 1)  # first frame shown from t0 on
+        hi = self.index_at(t1)
         if lo > hi:
-            return [self.get_frame(index_at(t0, self.fps, self.num_frames))]
+            return [self.index_at(t0)]
         m = hi - lo + 1  # frames starting inside the window
-        picks = range(lo, hi + 1) if n >= m else [lo + int((k + 0.5) * m / n) for k in range(n)]
-        return self.get_frames(list(picks))
+        return list(range(lo, hi + 1)) if n >= m else [lo + int((k + 0.5) * m / n) for k in range(n)]
+
+    def decodable_frames(self, indices: Sequence[int]) -> tuple[list[Frame], list[int]]:
+        """(the frames at `indices` that decode, the indices that do not): one corrupt frame hides no other."""
+        try:
+            return self.get_frames(indices), []
+        except VideoError:
+            ok, bad = [], []
+            for i in indices:
+                try:
+                    ok.append(self.get_frame(i))
+                except VideoError:
+                    bad.append(int(i))
+            return ok, bad
 
     def sample_fps(self, t0: float = 0.0, t1: float | None = None, fps: float = 1.0, min_frames: int = 1,
                    max_frames: int = 64) -> list[Frame]:
@@ -272,77 +340,3 @@ def read_all(path: str | Path, backend: str = "auto") -> np.ndarray:
     """Every frame of a short video as one (T, H, W, 3) uint8 RGB array (T x H x W x 3 bytes of memory)."""
     with VideoReader(path, backend=backend, cache_size=0) as v:
         return np.stack([f.image for f in v.get_frames(range(v.num_frames))])
-
-
-Img = TypeVar("Img")
-
-
-def resize_to_budget(image: Img, max_pixels: int, multiple: int = 1) -> Img:
-    """Scale an image down, keeping its aspect ratio, so that height x width <= `max_pixels`. Never upscales.
-
-    Args:
-        image: (H, W[, C]) numpy array or a PIL image; the same type comes back.
-        max_pixels: Pixel budget (e.g. 336 * 336).
-        multiple: Round each side down to a multiple of this (28 suits Qwen-VL patches); a side shorter than
-            `multiple` is left as is.
-
-    >>> resize_to_budget(np.zeros((480, 640, 3), np.uint8), 100 * 100).shape
-    (86, 115, 3)
-    """
-    from PIL import Image
-
-    is_pil = isinstance(image, Image.Image)
-    h, w = (image.height, image.width) if is_pil else np.asarray(image).shape[:2]
-    if max_pixels < max(multiple, 1) ** 2:
-        raise ValueError(f"max_pixels={max_pixels} is below one {multiple}x{multiple} cell")
-    scale = min(1.0, math.sqrt(max_pixels / (h * w)))
-    nh, nw = max(1, int(h * scale + 1e-6)), max(1, int(w * scale + 1e-6))  # +1e-6: float error
-    if multiple > 1:
-        nh, nw = (s if s < multiple else s // multiple * multiple for s in (nh, nw))
-    while nh * nw > max_pixels:  # float rounding, or a side kept below `multiple`
-        nh, nw = (nh - multiple, nw) if nh >= nw and nh > multiple else (nh, max(1, nw - max(multiple, 1)))
-    if (nh, nw) == (h, w):
-        return image
-    if is_pil:
-        return image.resize((nw, nh), Image.Resampling.BOX)  # type: ignore[union-attr, return-value]
-    import cv2
-
-    return cv2.resize(np.asarray(image), (nw, nh), interpolation=cv2.INTER_AREA)  # type: ignore[return-value]
-
-
-def write_video(frames: np.ndarray | Sequence[np.ndarray], path: str | Path, fps: float) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames to an mp4 (MPEG-4 Part 2, OpenCV's 'mp4v'; PyAV if OpenCV fails).
-
-    The codec is lossy: about 3 grey levels of mean absolute error on smooth synthetic frames (measured in
-    tests/test_video.py). Width and height must be even (4:2:0 chroma; OpenCV would silently crop them).
-    """
-    arr = np.asarray(frames)
-    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or len(arr) == 0:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8 RGB with T >= 1, got {arr.shape} {arr.dtype}")
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    if arr.shape[1] % 2 or arr.shape[2] % 2:
-        raise ValueError(f"width and height must be even for an mp4, got {arr.shape[2]}x{arr.shape[1]}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _, h, w, _ = arr.shape
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-    if writer.isOpened():
-        for fr in arr:
-            writer.write(cv2.cvtColor(fr, cv2.COLOR_RGB2BGR))  # OpenCV wants BGR
-        writer.release()
-        if path.is_file() and path.stat().st_size > 0:
-            return path
-    writer.release()
-    import av  # OpenCV built without an mp4 writer: encode the same codec with PyAV
-
-    with av.open(str(path), "w") as box:
-        stream = box.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.bit_rate = int(8 * w * h * fps)  # bits per second: ~8 bits per pixel, near-lossless at these sizes
-        for fr in arr:
-            box.mux(stream.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")))
-        box.mux(stream.encode())
-    return path

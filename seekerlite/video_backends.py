@@ -98,7 +98,8 @@ def scan_video(path: Path, strict: bool = True) -> Scan:
     ordered = pts is not None and None not in first and all(a < b for a, b in itertools.pairwise(first))
     if ordered and set(first) <= set(pts) and len(set(pts)) == len(pts):  # timestamps follow display order: seek by them
         n, k = len(pts), pts.index(first[k_out])
-        fps = n / span if span and abs(n / span - rate) > 0.01 * rate else rate
+        late = rate > 0 and (pts[-1] - pts[0]) * tb >= n / rate - 1e-9  # VFR: the last frame starts after n / rate
+        fps = n / span if span and (late or abs(n / span - rate) > 0.01 * rate) else rate
     else:  # timestamps lie: count frames by decoding them all, in decode order
         with av.open(str(path)) as box:
             n, k = len(_decode_pts(box, None)[0]), k_out

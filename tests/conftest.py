@@ -105,3 +105,30 @@ def fake_openai_server(reply):
         yield f"http://127.0.0.1:{server.server_port}/v1", bodies
     finally:
         server.shutdown()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hostile: the adversarial suite (tests/test_hostile_*.py; `pytest -m hostile`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in tests/test_hostile_*.py is marked ``hostile``."""
+    for item in items:
+        if item.path.name.startswith("test_hostile_"):
+            item.add_marker(pytest.mark.hostile)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many hostile inputs the adversarial suite (tests marked ``hostile``) tried in this session: its test
+    cases (each parametrized case is one input) plus the examples its property tests drew."""
+    import sys
+
+    ran = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])
+           if "hostile" in getattr(r, "keywords", {}) and getattr(r, "when", "call") == "call"]
+    common = sys.modules.get("hostile_common")
+    drawn = sum(common.TRIED.values()) if common is not None else 0
+    if ran or drawn:
+        cases = len({r.nodeid for r in ran})
+        by_kind = ", ".join(f"{k} {v}" for k, v in sorted(common.TRIED.items())) if drawn else ""
+        terminalreporter.write_line(f"hostile cases tried: {cases + drawn} ({cases} test cases + {drawn} "
+                                    f"property-test examples{': ' + by_kind if by_kind else ''})")

@@ -115,7 +115,7 @@ def test_one_knob_one_flag_in_every_command(flag):
 
 ALIASES = [  # (commands, old flag, value, new flag)
     (("sft", "grpo"), "--learning-rate", "0.01", "--lr"),
-    (("sft", "grpo"), "--per-device-train-batch-size", "3", "--batch-size"),
+    (("sft", "grpo"), "--per-device-train-batch-size", "4", "--batch-size"),  # GRPO: whole groups (G = 4)
     (("sft", "grpo", "demo"), "--model-id", "some/model", "--model"),
     (("grpo",), "--init-from", "runs/sft", "--model"),
     (("eval",), "--policy", "oracle", "--model"),

@@ -19,9 +19,27 @@ STEPS = ["toyworld", "figures", "episodes", "pipeline", "sft", "grpo", "eval"]
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    printed = io.StringIO()  # what a user's terminal shows (stdout and stderr: progress bars, warnings)
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        assert main(["demo", "--quick", "--out", str(out)]) == 0
+    with open(out.parent / f"{out.name}_printed.txt", "w", newline="") as fh:
+        fh.write(printed.getvalue())
     return out
+
+
+def test_the_terminal_stays_calm(demo_run):
+    """One line per step and per training phase, no raw Trainer dicts, no deprecation noise: < 60 lines in all."""
+    with open(demo_run.parent / f"{demo_run.name}_printed.txt", newline="") as fh:  # keep the carriage returns
+        printed = fh.read()
+    lines = printed.rstrip("\n").split("\n")  # a progress bar redraws with carriage returns: one line on a terminal
+    assert len(lines) < 60, printed
+    assert "{'loss'" not in printed and "FutureWarning" not in printed and "gemm_4bit" not in printed
+    assert "too small to learn anything" in printed  # --quick says plainly what it is
+    assert (demo_run / "sft" / "train_log.jsonl").stat().st_size > 0  # the full per-step log is in the run folder
 
 
 def test_every_step_ran_and_left_its_outputs(demo_run):

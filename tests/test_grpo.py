@@ -19,7 +19,7 @@ from seekerlite.train.grpo import (  # noqa: E402
 )
 from seekerlite.train.mc_vs_oe import mc_vs_oe_table  # noqa: E402
 
-TINY_RUN = ["--toy-clips", "3", "--num-generations", "2", "--batch-size", "2", "--max-completion-length", "96",
+TINY_RUN = ["--toy-clips", "3", "--num-generations", "2", "--batch-size", "2", "--max-reply-tokens", "32",
             "--tool-rounds", "1", "--overview-frames", "2", "--eval-samples", "2", "--save-steps", "2"]
 SFT_ENV = EnvConfig(overview_frames=2, frames_per_call=2, min_frames_per_call=2, max_tool_rounds=1)
 
@@ -99,7 +99,8 @@ def test_curves_from_history(tmp_path):
              "completions/mean_length": 50.0, "loss": 0.0} for i in range(1, 4)] + [{"train_runtime": 1.0, "step": 3}]
     steps, series = curves_from_history(hist)
     assert steps == [1.0, 2.0, 3.0] and series["total reward"] == pytest.approx([0.1, 0.2, 0.3])
-    assert {"accuracy", "format", "parsimony", "KL to start", "tool calls / episode", "frames / episode"} <= set(series)
+    assert {"accuracy reward", "format reward", "parsimony reward", "drift from the starting model (KL)",
+            "tool calls per episode", "frames seen per episode"} <= set(series)
     assert plot_grpo_curves(hist, tmp_path / "c.png").stat().st_size > 1000
     table = mc_vs_oe_table({"start": {"oe": {"accuracy": 0.1, "total": 0.2, "tool_calls": 1, "frames": 4}, "mc": {"accuracy": 0.3}}})
     assert "| start | 0.100 | 0.300 |" in table
@@ -153,7 +154,7 @@ def test_entry_point_from_an_sft_run_records_its_parent(sft_runs, tmp_path):
     folder, _ = sft_runs["lora"]
     out = tmp_path / "grpo"
     assert main_grpo(["--model", str(folder), "--toy-clips", "2", "--num-generations", "2", "--batch-size", "2",
-                      "--max-completion-length", "64", "--eval-samples", "0", "--max-steps", "1",
+                      "--max-reply-tokens", "24", "--eval-samples", "0", "--max-steps", "1",
                       "--save-steps", "100", "--out", str(out)]) == 0
     info = read_run(out)
     assert (info.kind, info.parent, info.weights, info.student.lora_r) == ("grpo", str(folder), "adapter", 2)

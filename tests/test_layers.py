@@ -13,16 +13,19 @@ PKG = Path(__file__).resolve().parent.parent / "seekerlite"
 # rank of each module or package (its dotted name after "seekerlite."); a module may import only lower ranks,
 # or modules of its own package. Keep docs/architecture.md in step with this table.
 LAYERS: dict[str, int] = {
-    "": 0, "schema": 0, "cliargs": 0,                                   # data: records, generic helpers
-    "video_backends": 1, "config": 1, "grammar": 1,
+    "strictjson": -1,                                                   # bounded JSON, typed records from JSON
+    "": 0, "schema": 0, "cliargs": 0, "paths": 0, "regions": 0, "runlock": 0,  # data: records, generic helpers
+    "video_backends": 1, "config": 1, "grammar": 1, "images": 1,
     "video": 2, "marks": 2, "judge": 2, "protocol": 2, "runs": 2,
-    "toyworld": 3, "v2p": 3, "tracking": 3, "env": 3, "viz": 3,         # data sources; the environment
-    "data": 4, "trajectory": 4, "models": 4,                            # samples, episodes; the student
+    "toyworld": 3, "v2p": 3, "tracking": 3, "env": 3, "viz": 3, "frames": 3,         # data sources; the environment
+    "data": 4, "trajectory": 4, "models": 4, "budget": 4,               # samples, episodes; the student; token budgets
+    "plan": 5,                                                          # memory planner (uses budget, models)
     "policies": 5,                                                      # policies and the episode loop
-    "pipeline": 6, "train": 6, "evaluate": 6, "integrations": 6,        # siblings over policies
-    "report": 7, "demo": 8, "cli": 9,                                   # the application
+    "pipeline": 6, "train": 6, "evaluate": 6,                           # siblings over policies
+    "report": 7, "integrations": 7,                                     # over the siblings: the report; bridges to other engines (verl reuses train.rewards)
+    "demo": 8, "cli": 9,                                                # the application
 }
-SIBLINGS = ("pipeline", "train", "evaluate", "integrations")
+SIBLINGS = ("pipeline", "train", "evaluate")
 
 
 def _unit(module: str) -> str:

@@ -32,7 +32,7 @@ def tiny_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_dir(tiny_cache):
-    return next(tiny_cache.glob("tiny-qwen3-vl-*-seed0-*"))
+    return next(p for p in tiny_cache.glob("tiny-qwen3-vl-*-seed0-*") if "-pretrained-" not in p.name)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ in run.json, and the CLI drives it."""
 from __future__ import annotations
 
 import json
+import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,37 @@ def test_v2p_bench_source_flows_through(tmp_path):
         assert s.visual_prompt == given[s.id].visual_prompt and (tmp_path / "run" / s.visual_prompt.image_path).is_file()
         assert s.provenance["stage3"]["source"] == "none (no box)"
     assert counts["sft"].kept == counts["stage4_render"].kept
+
+
+KILL_AT = textwrap.dedent("""
+    import os, signal, sys
+    from seekerlite.pipeline.runner import load_config, run_pipeline
+    cfg, out, stage, n = load_config(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    def hook(s, k):  # kill -9 right after record k of `stage` reached the disk
+        if s == stage and k >= n:
+            os.kill(os.getpid(), signal.SIGKILL)
+    run_pipeline(cfg, out, hook=hook, progress=False)
+""")
+
+
+def test_kill_9_at_random_points_of_every_stage_resumes_to_the_same_files(small_config, reference_run, tmp_path):
+    """A real process killed with SIGKILL once inside every stage (at a random record, seeded), each time resumed
+    by the next one (which takes over the dead one's lock), ends with the files of an uninterrupted run."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    rng = random.Random(13)
+    written = {c.stage: c.kept + c.dropped for c in read_counts(reference_run)}
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    kills = [(stage, rng.randint(1, written[stage])) for stage in STAGES if written[stage] > 1]
+    assert len(kills) == len(STAGES)
+    for stage, n in kills:
+        proc = subprocess.run([sys.executable, "-c", KILL_AT, str(small_config[1]), str(out), stage, str(n)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == -signal.SIGKILL, (stage, n, proc.stderr[-2000:])
+        assert (out / ".lock").exists() and not StageFiles(out, stage).is_done
+    run_pipeline(small_config[0], out, progress=False)
+    assert compare_runs(reference_run, out) == [] and not (out / ".lock").exists()

@@ -35,7 +35,7 @@ def recipe(tmp_path_factory):
     assert main(["sft", "--data", str(pipe), "--out", str(sft), "--max-steps", "2", "--logging-steps", "1"]) == 0
     assert main(["grpo", "--model", str(sft), "--data", str(pipe), "--out", str(grpo), "--max-steps", "1",
                  "--num-generations", "2", "--batch-size", "2", "--eval-samples", "1", "--eval-rollouts", "1",
-                 "--max-completion-length", "96", "--save-steps", "100"]) == 0
+                 "--max-reply-tokens", "24", "--save-steps", "100"]) == 0
     assert main(["eval", "--model", str(grpo), "--data", "toy:1@7", "--out", str(ev), "--max-samples", "2",
                  "--n-bootstrap", "0", "--max-new-tokens", "16"]) == 0
     return {"pipeline": pipe, "sft": sft, "grpo": grpo, "eval": ev}

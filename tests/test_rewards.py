@@ -200,8 +200,11 @@ def test_rewards_never_raise(caplog):
     assert accuracy_reward(odd, answer=["B"] * n, options=[OPTIONS] * n) == [0.0] * n
     assert format_reward(odd) == [0.0] * n
     assert parsimony_reward(odd, answer=["B"] * n, options=[OPTIONS] * n) == [0.0] * n
-    with pytest.raises(ValueError, match="needs the `answer` column"):
-        parsimony_reward([GOOD])
+    from seekerlite.train.rewards import reward_failures
+
+    before = reward_failures().get("parsimony: no answer column", 0)
+    assert parsimony_reward([GOOD]) == [0.0]  # no answer column: nothing is correct; counted, never raised
+    assert reward_failures()["parsimony: no answer column"] == before + 1
 
 
 def test_a_given_judge_decides_oe_only():

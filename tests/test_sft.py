@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from trl_cpu import CPU_STEPS
 
 from seekerlite.config import EnvConfig, StudentConfig
 from seekerlite.evaluate import format_stats
@@ -144,6 +145,7 @@ def test_format_stats_on_oracle_episodes(sft_data):
     assert stats["episodes"] == len(trajs) and stats["replies"] == sum(len(t.turns) for t in trajs)
 
 
+@CPU_STEPS  # trl 1.15 (.ci/pinned): Triton-only log-prob kernel
 def test_sft_trains_saves_and_resumes(sft_data, tmp_path):
     """The CLI entry point trains a few steps (full fine-tuning), writes run.json, the loss curve and the model at
     the top of the run; a run cut after its first checkpoint resumes from it (bare ``--resume`` = the latest),
@@ -173,6 +175,7 @@ def test_sft_trains_saves_and_resumes(sft_data, tmp_path):
     assert [r.get("loss") for r in state["log_history"]] == pytest.approx([r.get("loss") for r in logged], rel=1e-4)
 
 
+@CPU_STEPS  # trl 1.15 (.ci/pinned): Triton-only log-prob kernel
 def test_lora_run_saves_adapter_and_merged_model(sft_data, tmp_path):
     """LoRA: the adapter in adapter/ (run.json weights="adapter"), nothing at the top; ``save_merged`` adds merged/.
     Both load with models.load_trained and compute what the trained model computes."""

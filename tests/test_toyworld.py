@@ -13,6 +13,7 @@ from seekerlite.toyworld import (
     FAMILIES,
     SHAPES,
     TASKS,
+    TOOL_TASKS,
     QuestionItem,
     ToyWorldConfig,
     choose_prompt_frame,
@@ -245,10 +246,11 @@ def test_config_is_checked():
 
 
 def test_registry_holds_the_six_families_in_order():
-    assert TASKS == tuple(FAMILIES) == ("attribute", "temporal", "direction", "exit", "counting", "interaction")
+    assert TASKS == tuple(FAMILIES)[:6] == ("attribute", "temporal", "direction", "exit", "counting", "interaction")
+    assert TOOL_TASKS == tuple(FAMILIES)[6:] and not any(FAMILIES[t].default for t in TOOL_TASKS)  # asked when named
     assert all(f.task == k and f.build.__doc__ for k, f in FAMILIES.items())
-    assert {k: f.dimension for k, f in FAMILIES.items() if f.dimension} == {"attribute": "OA", "direction": "OD",
-                                                                           "counting": "GC"}
+    assert {k: f.dimension for k, f in FAMILIES.items() if f.dimension and f.default} == {
+        "attribute": "OA", "direction": "OD", "counting": "GC"}
 
 
 def test_families_can_be_chosen_and_added(clips):

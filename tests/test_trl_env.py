@@ -13,6 +13,7 @@ import json
 import os
 
 import pytest
+from trl_cpu import CPU_STEPS
 
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
@@ -153,6 +154,7 @@ def test_reward_sees_messages_and_envs(trainer_and_batch):
     assert count_tool_use(comp) == (1, 4)
 
 
+@CPU_STEPS  # trl 1.15 (.ci/pinned): Triton-only log-prob kernel
 def test_one_training_step(trainer_and_batch):
     """One real optimisation step through TRL with the scripted sampler: loss is finite, metrics are logged."""
     trainer, batch, calls, scripted, sample = trainer_and_batch

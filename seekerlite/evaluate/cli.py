@@ -59,8 +59,11 @@ def main_eval(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     override = args.__dict__.pop("_override")
+    from seekerlite.runlock import RunLock
+
     cfg, explicit = config_from_args(EvalConfig, args)
-    result = run_eval(cfg, explicit, override)
+    with RunLock(cfg.output_dir):  # one process per run folder
+        result = run_eval(cfg, explicit, override)
     print(markdown_table(result.summary))
     for note in result.notes:
         print(f"note: {note}")

@@ -1,6 +1,7 @@
 """Metrics of an evaluation: one record per episode, accuracy with bootstrap intervals, broken down by group.
 
     summary = summarize(records, n_bootstrap=1000)      # {"overall": stats, "by_prompt_type": {...}, ...}
+    looks = region_looks(sample, traj.tool_log)         # did each crop's region hold the target? (region_hit)
     bootstrap_ci([1, 0, 1, 1])                          # 95% percentile-bootstrap interval of the mean
     format_stats(trajectories)                          # how many replies and episodes follow the reply grammar
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from seekerlite.grammar import reply_ok
+from seekerlite.regions import box_inside, cell_of_box, cell_of_point, parse_cell
 
 GROUPS = ("prompt_type", "task", "dimension", "form", "length")  # record fields accuracy is broken down by
 
@@ -37,6 +39,44 @@ class EpisodeRecord:
     n_turns: int = 0  # assistant turns
     finish_reason: str = "answer"  # "answer" | "no_action" | "max_turns" | "error"
     error: str | None = None
+    n_region_calls: int = 0  # valid crop_video calls with a region (see region_looks)
+    n_region_hits: int = 0  # ... whose region holds the target (region_hit)
+    looks: list[list[str | None]] | None = None  # [chosen cell, target's true cell] per region call (viz heatmap)
+
+
+def region_looks(sample: Any, tool_log: list[Any], width: int | None = None, height: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """Per valid crop_video call with a region: whether the region holds the target at the cropped times, and
+    which cell was chosen against the target's true cell.
+
+    ``hit``: at least half of the returned frames show the target (its masklet box) with at least half of that box
+    inside the region - "the chosen region holds the target". ``cell``: the cell named, or the cell of a box
+    region's centre; ``true_cell``: the cell of the target's box centre at the middle returned frame where it is
+    visible (None when it is visible in none). Without a masklet or frame indices there is nothing to judge: [].
+    The frame size comes from the masklet's RLE (``size`` [H, W]) unless given.
+    """
+    m = getattr(sample, "masklet", None)
+    if m is None:
+        return []
+    if width is None or height is None:
+        rle = next((r for r in m.rles if r), None) if m.rles else None
+        if rle is None:
+            return []
+        height, width = rle["size"]
+    out = []
+    for r in tool_log:
+        if r.name != "crop_video" or not r.ok or r.region_px is None or not getattr(r, "frame_indices", None):
+            continue
+        boxes = [m.box_at(f) for f in r.frame_indices]
+        held = [b is not None and box_inside(b, r.region_px) >= 0.5 for b in boxes]
+        seen = [b for b in boxes if b is not None]
+        region = r.arguments.get("region")
+        named = parse_cell(region) if isinstance(region, str) else None
+        px = r.region_px
+        cell = named or cell_of_point((px[0] + px[2]) / 2, (px[1] + px[3]) / 2, width, height)
+        true = cell_of_box(seen[len(seen) // 2], width, height) if seen else None
+        out.append({"hit": sum(held) >= len(held) / 2, "cell": cell, "true_cell": true})
+    return out
 
 
 def bootstrap_ci(values: Any, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -63,7 +103,14 @@ def group_stats(records: list[EpisodeRecord], n_bootstrap: int = 1000, seed: int
     return {"n": n, "n_correct": int(sum(c)), "accuracy": mean(c), "ci_low": lo, "ci_high": hi,
             "answered": mean([r.answer is not None for r in records]),
             "mean_tool_calls": mean([r.n_tool_calls for r in records]), "mean_frames": mean([r.n_frames for r in records]),
-            "mean_tool_errors": mean([r.n_tool_errors for r in records])}
+            "mean_tool_errors": mean([r.n_tool_errors for r in records]), **region_hit_stats(records)}
+
+
+def region_hit_stats(records: list[EpisodeRecord]) -> dict[str, Any]:
+    """``region_calls`` (crop_video calls with a region) and ``region_hit``: the share of them whose region held the
+    target (NaN when there were none)."""
+    calls = sum(r.n_region_calls for r in records)
+    return {"region_calls": calls, "region_hit": sum(r.n_region_hits for r in records) / calls if calls else math.nan}
 
 
 def summarize(records: list[EpisodeRecord], n_bootstrap: int = 1000, seed: int = 0,

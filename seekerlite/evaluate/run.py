@@ -18,7 +18,7 @@ from typing import Any
 
 from seekerlite.config import EnvConfig
 from seekerlite.data import subset
-from seekerlite.evaluate.metrics import EpisodeRecord, format_stats, summarize
+from seekerlite.evaluate.metrics import EpisodeRecord, format_stats, region_looks, summarize
 from seekerlite.evaluate.tables import EvalResult
 from seekerlite.judge import Judge, make_judge, v2p_letter
 from seekerlite.policies import HFPolicy, Policy, make_policy, run_episodes
@@ -134,10 +134,12 @@ def evaluate(policy: Policy | str | None, samples: list[Sample], base_dir: Any =
                                          error=f"{type(t).__name__}: {t}", **groups))
             trajs.append(None)
             continue
+        looks = region_looks(s, t.tool_log)
         records.append(EpisodeRecord(
             s.id, bool(t.correct), answer=t.answer, reference=s.answer, n_tool_calls=t.n_tool_calls,
             n_tool_errors=sum(not r.ok for r in t.tool_log), n_frames=t.n_frames, n_turns=len(t.turns),
-            finish_reason=t.finish_reason, **groups))
+            finish_reason=t.finish_reason, n_region_calls=len(looks), n_region_hits=sum(x["hit"] for x in looks),
+            looks=[[x["cell"], x["true_cell"]] for x in looks], **groups))
         trajs.append(t)
     if any(not s.is_mc for s in samples):
         judge_name = getattr(oe_judge, "name", None) or getattr(oe_judge, "__name__", type(oe_judge).__name__)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from seekerlite.evaluate.metrics import GROUPS, EpisodeRecord
 from seekerlite.judge import SCORING_RULES
+from seekerlite.paths import file_name, inside
 from seekerlite.trajectory import Trajectory
 
 
@@ -74,9 +74,12 @@ def comparison_table(summaries: dict[str, dict[str, Any]], group: str | None = N
 
 
 def plot_accuracy(summaries: dict[str, dict[str, Any]] | dict[str, Any], group: str | None = "prompt_type",
-                  title: str | None = None) -> Any:
+                  title: str | None = None, chance: float | dict[str, float] | None = None) -> Any:
     """Bars of accuracy with 95% CI error bars: one bar per group value (group=None: overall), one colour per
-    policy. Accepts one summary or ``{policy name: summary}``. Returns a matplotlib Figure."""
+    policy. Accepts one summary or ``{policy name: summary}``. Returns a matplotlib Figure.
+
+    `chance`: the accuracy of guessing (e.g. 0.25 for 4-option MC), a dashed line across the chart; or
+    ``{group value: level}`` (``{"mc": 0.25}``) for a dashed line over those groups only."""
     import matplotlib.pyplot as plt
 
     if "overall" in summaries:
@@ -84,7 +87,7 @@ def plot_accuracy(summaries: dict[str, dict[str, Any]] | dict[str, Any], group: 
     key = "overall" if group is None else f"by_{group}"
     cats = ["all"] if group is None else sorted({k for s in summaries.values() for k in s.get(key, {})})
     width = 0.8 / max(1, len(summaries))
-    fig, ax = plt.subplots(figsize=(max(4.0, len(cats) * max(0.95, 0.35 * len(summaries)) + 2.5), 3.4))  # inches
+    fig, ax = plt.subplots(figsize=(max(5.5, len(cats) * max(1.3, 0.45 * len(summaries)) + 3.0), 4.2))  # inches
     ns: dict[str, set[int]] = {c: set() for c in cats}
     for j, (name, s) in enumerate(summaries.items()):
         stats = [s["overall"] if group is None else s.get(key, {}).get(c) for c in cats]
@@ -97,13 +100,21 @@ def plot_accuracy(summaries: dict[str, dict[str, Any]] | dict[str, Any], group: 
         for c, st in zip(cats, stats):
             if st:
                 ns[c].add(st["n"])
+    levels = chance if isinstance(chance, dict) else {c: chance for c in cats} if chance is not None else {}
+    for i, c in enumerate(cats):
+        if levels.get(c) is not None:
+            ax.hlines(levels[c], i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1.5,
+                      label="chance (guessing)" if i == min(k for k, cc in enumerate(cats) if levels.get(cc) is not None)
+                      else None)
     labels = [f"{c}\nn={'/'.join(map(str, sorted(ns[c])))}" for c in cats]
-    ax.set_xticks(np.arange(len(cats)), labels, fontsize=8)
+    ax.set_xticks(np.arange(len(cats)), labels, fontsize=11)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("accuracy (95% CI)")
-    ax.set_title(title or (f"accuracy by {group.replace('_', ' ')}" if group else "accuracy"))
-    if len(summaries) > 1 or next(iter(summaries)):
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylabel("accuracy (95% CI)", fontsize=11)
+    ax.set_xlabel({"form": "question form (mc: multiple choice, oe: open-ended)"}.get(group or "", group or ""),
+                  fontsize=11)
+    ax.set_title(title or (f"accuracy by {group.replace('_', ' ')}" if group else "accuracy"), fontsize=13)
+    if len(summaries) > 1 or next(iter(summaries)) or levels:
+        ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -141,5 +152,5 @@ def write_results(result: EvalResult, out_dir: str | Path, save_images: int | No
                    "messages": _text_only(t.messages) if t is not None else []}
             fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
             if t is not None and k < n_img:
-                t.save(out / "transcripts" / f"{k:04d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', r.sample_id)}")
+                t.save(inside(out, "transcripts", f"{k:04d}_{file_name(r.sample_id)}"))
     return out / "results.json"

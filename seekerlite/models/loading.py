@@ -13,13 +13,23 @@ says where the weights are and which student they belong to), a LoRA adapter fol
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from seekerlite.config import TINY, TINY_IDS, LoraSettings, StudentConfig, student_preset
+from seekerlite.config import (
+    TINY,
+    TINY_IDS,
+    TINY_PRETRAINED,
+    LoraSettings,
+    StudentConfig,
+    student_preset,
+)
+from seekerlite.models.compat import compute_dtype_name, device_capability
 
 
 @dataclass
@@ -32,6 +42,63 @@ class Student:
     device: str  # "cuda" | "cpu" | ...
     model_path: str = ""  # the folder or hub id actually loaded (the base, for an adapter)
     config: StudentConfig | None = None  # the settings it was loaded with
+
+
+def resolve_backend(cfg: StudentConfig) -> tuple[str, str]:
+    """(backend, device) that ``load_student`` will use for `cfg`, without importing unsloth or transformers."""
+    import torch
+
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    on_cuda = device.startswith("cuda")
+    unsloth_ok = on_cuda and importlib.util.find_spec("unsloth") is not None  # never import it without a GPU
+    backend = choose_backend(on_cuda, unsloth_ok, cfg.load_in_4bit) if cfg.backend == "auto" else cfg.backend
+    return backend, device
+
+
+def import_unsloth_first(cfg: StudentConfig | None) -> bool:
+    """Import unsloth now when it will be the backend, before transformers/trl/peft (unsloth patches them on
+    import and warns that importing it later costs speed and memory). Call it first thing in a run; returns
+    whether unsloth was imported. Warns when transformers came first anyway."""
+    import sys
+    import warnings
+
+    if cfg is None or resolve_backend(cfg)[0] != "unsloth":
+        return False
+    if "unsloth" not in sys.modules:
+        late = [m for m in ("transformers", "trl", "peft") if m in sys.modules]
+        if late:
+            warnings.warn(f"seekerlite: {', '.join(late)} was imported before unsloth; unsloth patches them on import "
+                          "(import seekerlite's trainers before anything that imports transformers)", stacklevel=2)
+        import unsloth  # noqa: F401
+    return True
+
+
+@contextlib.contextmanager
+def inference_mode(model: Any, backend: str) -> Iterator[Any]:
+    """Evaluation inside training: unsloth's ``for_inference``/``for_training`` (its fast generation path and
+    back), else ``eval()`` and the previous ``train()`` state."""
+    was_training = model.training
+    fast = None
+    if backend == "unsloth":
+        from unsloth import FastVisionModel
+
+        fast = FastVisionModel
+        fast.for_inference(model)
+    else:
+        model.eval()
+    try:
+        yield model
+    finally:
+        if fast is not None and was_training:
+            fast.for_training(model)
+        model.train(was_training)
+
+
+def merge_adapter(folder: str | Path, student: StudentConfig) -> Any:
+    """The adapter in `folder` merged into its base loaded in the compute dtype (bfloat16/float16 on a GPU, never
+    4-bit and never float32 there): the plain model a merged folder holds (4.3 GB for 2B in bfloat16)."""
+    unquantized = replace(student, backend="full", load_in_4bit=False)
+    return load_trained(folder, unquantized, inference=True).model.merge_and_unload()
 
 
 def choose_backend(cuda_available: bool, unsloth_available: bool, load_in_4bit: bool) -> str:
@@ -65,8 +132,12 @@ def resolve_model_path(model_id: str, local_files_only: bool | None = None) -> s
     """A local folder for `model_id`: the tiny model (built on first use), a folder as given, or the hub cache."""
     from seekerlite.models.tiny import ensure_tiny_model
 
+    if model_id == TINY_PRETRAINED:
+        from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
+
+        return str(ensure_pretrained_tiny_model())  # the shipped perception-pretrained weights
     if model_id in TINY_IDS:
-        return str(ensure_tiny_model())
+        return str(ensure_tiny_model())  # the random initialisation (the default; the base before pretraining)
     if Path(model_id).expanduser().is_dir():
         return str(Path(model_id).expanduser())
     from huggingface_hub import snapshot_download
@@ -107,16 +178,16 @@ def load_student(student: StudentConfig | str = TINY, *, inference: bool = False
     Returns:
         A ``Student``. Raises ``FileNotFoundError`` with a how-to when a hub id is unavailable offline.
     """
-    import torch
-
     cfg = student_preset(student) if isinstance(student, str) else student
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    backend, device = resolve_backend(cfg)
     on_cuda = device.startswith("cuda")
-    unsloth_ok = on_cuda and importlib.util.find_spec("unsloth") is not None  # never import it without a GPU
-    backend = choose_backend(on_cuda, unsloth_ok, cfg.load_in_4bit) if cfg.backend == "auto" else cfg.backend
     if backend == "unsloth" and not on_cuda:
         raise ValueError("backend 'unsloth' needs a CUDA GPU; use --backend bnb-4bit or full on a CPU")
-    torch_dtype = getattr(torch, cfg.dtype) if cfg.dtype else (torch.bfloat16 if on_cuda else torch.float32)
+    if backend == "unsloth":
+        import_unsloth_first(cfg)
+    import torch
+
+    torch_dtype = getattr(torch, cfg.dtype or compute_dtype_name(device_capability(device)))
     lora = None if inference else cfg.lora
     # unsloth resolves hub ids itself (it may swap in a pre-quantized "unsloth/..." repo); others get a folder
     hub_id_for_unsloth = backend == "unsloth" and cfg.model_id not in TINY_IDS and not Path(cfg.model_id).is_dir()
@@ -129,6 +200,8 @@ def load_student(student: StudentConfig | str = TINY, *, inference: bool = False
         model, processor = FastVisionModel.from_pretrained(
             path, load_in_4bit=cfg.load_in_4bit, dtype=torch_dtype,
             use_gradient_checkpointing="unsloth" if ckpt else False)
+        if inference:
+            FastVisionModel.for_inference(model)
         if lora is not None:
             model = FastVisionModel.get_peft_model(
                 model, finetune_vision_layers=lora.finetune_vision_layers,
@@ -136,7 +209,11 @@ def load_student(student: StudentConfig | str = TINY, *, inference: bool = False
                 finetune_mlp_modules=True, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                 bias="none", random_state=seed, use_gradient_checkpointing="unsloth" if ckpt else False)
     else:
-        from transformers import AutoModelForImageTextToText, AutoProcessor, BitsAndBytesConfig
+        from transformers import (
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            BitsAndBytesConfig,
+        )
 
         kwargs: dict[str, Any] = {"dtype": torch_dtype}
         if backend == "bnb-4bit":

@@ -294,16 +294,54 @@ def ensure_tiny_model(seed: int = 0) -> Path:
 
 # ----------------------------------------------------------------------------- command line
 def main_build_tiny(argv: list[str] | None = None) -> int:
-    """``seekerlite build-tiny-model [--out DIR] [--seed N] [--force]``: build and describe the tiny model."""
+    """``seekerlite build-tiny-model [--base pretrained|random] [--out DIR] [--seed N] [--force]``: build and describe
+    the tiny model; ``--pretrain [--ship]`` re-derives the perception-pretrained weights (``models.pretrain``)."""
+    from seekerlite.cliargs import add_config_arguments, config_from_args
+    from seekerlite.models.pretrain import PretrainConfig
+
     parser = argparse.ArgumentParser(prog="seekerlite build-tiny-model", description=main_build_tiny.__doc__)
-    parser.add_argument("--out", type=Path, default=None, help="target folder (default: the cache)")
-    parser.add_argument("--seed", type=int, default=0, help="weight-initialisation seed")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="target folder (default: the cache; with --pretrain: runs/pretrain-tiny)")
+    parser.add_argument("--seed", type=int, default=0, help="weight-initialisation seed (and pretraining seed)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder exists")
+    parser.add_argument("--base", choices=("pretrained", "random"), default=None,
+                        help="which tiny model to build: the random initialisation of --seed (model id 'tiny' or "
+                             "'tiny-random'; the default) or the shipped perception-pretrained weights "
+                             "('tiny-pretrained')")
+    parser.add_argument("--pretrain", action="store_true",
+                        help="run the perception-pretraining curriculum from the random model (~20 min, 2 cores)")
+    parser.add_argument("--ship", action="store_true",
+                        help="with --pretrain: copy the weights and their log into seekerlite/models/weights/")
+    add_config_arguments(parser, PretrainConfig, exclude=("seed",), title="pretraining (with --pretrain)")
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out, seed=args.seed, force=args.force)
+    if args.pretrain:
+        import sys
+
+        from seekerlite.models.pretrain import pretrain
+        from seekerlite.models.pretrain_weights import ship
+
+        cfg, _ = config_from_args(PretrainConfig, args)
+        out = args.out or Path("runs/pretrain-tiny")
+        log = pretrain(cfg, out)
+        print(f"pretrained in {log['wall_seconds'] / 60:.1f} min; held-out accuracy: "
+              + ", ".join(f"{t} {a:.3f}" for t, a in log["final_accuracy"].items()) + f"; folder {out}")
+        if args.ship:
+            info = ship(out, command="seekerlite build-tiny-model " + " ".join(sys.argv[1:] if argv is None else argv))
+            print(f"shipped {info['bytes'] / 1e6:.1f} MB, sha256 {info['sha256'][:12]}...")
+        return 0
+    if args.base == "pretrained":
+        from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
+
+        path = ensure_pretrained_tiny_model()
+        if args.out is not None:
+            shutil.copytree(path, args.out, dirs_exist_ok=True)
+            path = args.out
+    else:
+        path = build_tiny_model(args.out, seed=args.seed, force=args.force)
     info = json.loads((path / "seekerlite_build.json").read_text())
     size_mb = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e6
-    print(f"tiny Qwen3-VL ({info['params'] / 1e6:.2f} M params, {size_mb:.1f} MB) at {path}")
+    kind = "perception-pretrained" if "pretrained" in info else "random-init"
+    print(f"tiny Qwen3-VL, {kind} ({info['params'] / 1e6:.2f} M params, {size_mb:.1f} MB) at {path}")
     return 0
 
 

@@ -4,6 +4,8 @@
     seekerlite pipeline run --config demo --out runs/x --restart                         # start over
     seekerlite pipeline status --out runs/x                                              # counts per stage
     seekerlite pipeline step stage2_verify --input my.jsonl --out runs/y [--config C]    # one stage on a file
+    seekerlite pipeline shard stage3_masks --run runs/x --shard 0/4                      # one worker's shard
+    seekerlite pipeline merge stage3_masks --run runs/x --shards 4                       # shards -> the stage's files
     seekerlite track --video V --frame N --box x0,y0,x1,y1 [--backend sam2|opencv] --out track.json
 
 ``main_pipeline(argv)`` takes the arguments after ``pipeline``; ``main_track(argv)`` those after ``track``.
@@ -16,17 +18,22 @@ import json
 import sys
 from pathlib import Path
 
+STEP_STAGES = ("stage1_filter", "stage2_verify", "stage3_masks", "stage4_render", "sft", "rl")  # `pipeline step` runs these
+
 
 def _box(text: str) -> list[float]:
-    vals = [float(v) for v in text.replace(" ", "").split(",")]
-    if len(vals) != 4:
-        raise argparse.ArgumentTypeError(f"want x0,y0,x1,y1, got {text!r}")
-    return vals
+    """x0,y0,x1,y1 or "x0 y0 x1 y1" (pixels) -> 4 floats (frames.parse_box)."""
+    from seekerlite.frames import box_arg
+
+    return box_arg(text)
 
 
 def _points(text: str) -> list[list[float]]:
     """'x,y;x,y' -> [[x, y], [x, y]]."""
-    pts = [[float(v) for v in p.split(",")] for p in text.replace(" ", "").split(";") if p]
+    try:
+        pts = [[float(v) for v in p.split(",")] for p in text.replace(" ", "").split(";") if p]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want x,y;x,y;... (numbers), got {text!r}") from None
     if not pts or any(len(p) != 2 for p in pts):
         raise argparse.ArgumentTypeError(f"want x,y;x,y;..., got {text!r}")
     return pts
@@ -55,11 +62,15 @@ def pipeline_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default=None, help="settings of the stage (default: every stage's defaults)")
     s.add_argument("--quiet", action="store_true")
     add_config_arguments(s, EnvConfig, prefix="env.", title="environment of the SFT and RL episodes (overrides the config's env)")
+    from seekerlite.pipeline.shard import add_shard_commands
+
+    add_shard_commands(sub)  # pipeline shard / pipeline merge (many workers)
     return p
 
 
 def main_pipeline(argv: list[str] | None = None) -> int:
-    from seekerlite.pipeline.store import clear_run, rebase_sample
+    from seekerlite.cliargs import apply_values
+    from seekerlite.paths import CLI_ERRORS, report_error
     from seekerlite.pipeline.runner import (
         PipelineConfig,
         format_counts,
@@ -68,35 +79,43 @@ def main_pipeline(argv: list[str] | None = None) -> int:
         run_one_stage,
         run_pipeline,
     )
-
-    from seekerlite.cliargs import apply_values
+    from seekerlite.pipeline.store import clear_run, rebase_sample
+    from seekerlite.pipeline.validate import check_config, check_stage
+    from seekerlite.runlock import RunLock
 
     a = pipeline_parser().parse_args(argv)
     env_flags = {k: v for k, v in vars(a).items() if k.startswith("env.")}
-    try:
+    try:  # everything is checked (config, stage names) before the run folder is touched
         if a.cmd == "run":
-            cfg = apply_values(load_config(a.config), env_flags)
-            if a.restart:
-                clear_run(a.out)
-            counts = run_pipeline(cfg, a.out, progress=not a.quiet, until=a.until)
+            check_stage(a.until, "--until")
+            cfg = check_config(apply_values(load_config(a.config), env_flags), a.config)
+            with RunLock(a.out):  # held from --restart's clearing to the end of the run
+                if a.restart:
+                    clear_run(a.out)
+                counts = run_pipeline(cfg, a.out, progress=not a.quiet, until=a.until)
             print(format_counts(counts))
             print(f"run folder: {a.out} (SFT: {Path(a.out) / 'sft' / 'sft.jsonl'}, RL: {Path(a.out) / 'rl.jsonl'})")
+        elif a.cmd in ("shard", "merge"):
+            from seekerlite.pipeline.shard import run_shard_command
+
+            print(format_counts([run_shard_command(a)]))
         elif a.cmd == "status":
             counts = read_counts(a.out)
             print(format_counts(counts) if counts else f"{a.out}: no finished stage")
         else:
             from seekerlite.data import load_samples
 
+            check_stage(a.stage, "stage", STEP_STAGES)
             cfg = apply_values(load_config(a.config) if a.config else PipelineConfig(), env_flags)
-            samples, base = load_samples(a.input)
+            check_config(cfg, a.config or "the default config")
             run = Path(a.out)
-            run.mkdir(parents=True, exist_ok=True)
-            samples = [rebase_sample(s, base, run) for s in samples]
-            print(format_counts([run_one_stage(a.stage, samples, run, cfg, progress=not a.quiet)]))
+            with RunLock(run):  # before anything is written (a toy-world input is generated)
+                samples, base = load_samples(a.input)
+                samples = [rebase_sample(s, base, run) for s in samples]
+                print(format_counts([run_one_stage(a.stage, samples, run, cfg, progress=not a.quiet)]))
         return 0
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as e:
+        return report_error(e)
 
 
 def track_parser() -> argparse.ArgumentParser:
@@ -118,33 +137,61 @@ def track_parser() -> argparse.ArgumentParser:
 
 
 def main_track(argv: list[str] | None = None) -> int:
+    from seekerlite.paths import CLI_ERRORS, check_output_file, report_error, writing
     from seekerlite.tracking import SAM2_DEFAULT_CONFIG, track_video
 
     a = track_parser().parse_args(argv)
     try:
         if a.box is None and a.points is None:
             raise ValueError("give --box (or --points with --backend sam2)")
+        check_output_file(a.out)  # before tracking: an --out that cannot be written is refused at once
         if a.backend == "sam2":
             kw = dict(checkpoint=a.checkpoint, config=a.sam2_config or SAM2_DEFAULT_CONFIG, image_size=a.image_size,
                       device=a.device)
         else:
             kw = dict(seed=a.seed)
+        if a.box is not None:  # a box reaching outside the frame is a mistake, not something to clip silently
+            from seekerlite.frames import check_box_in_frame
+            from seekerlite.video import probe
+
+            info = probe(a.video)
+            check_box_in_frame(a.box, info.width, info.height, f"{a.video}: --box")
         tr = track_video(a.video, a.frame, box=a.box, points=a.points, backend=a.backend, **kw)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as e:
+        return report_error(e)
     m = tr.masklet
     out = {"video": str(a.video), "fps": tr.fps, "num_frames": len(m.frame_indices), "backend": tr.backend,
            "prompt": {"frame": a.frame, "box": a.box, "points": a.points}, "seconds": tr.seconds,
            "visible_span": list(tr.visible_span) if tr.visible_span else None,
-           "frames": [{"frame": f, "time": round(f / tr.fps, 3), "box": b, "rle": m.rles[i] if m.rles else None}
+           "frames": [{"frame": f, "time": round(tr.time_of(f), 3), "box": b, "rle": m.rles[i] if m.rles else None}
                       for i, (f, b) in enumerate(zip(m.frame_indices, m.boxes))]}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out))
+    try:
+        with writing(a.out):
+            Path(a.out).write_text(json.dumps(out))
+    except CLI_ERRORS as e:
+        return report_error(e)
     vis = len(m.visible_frames())
-    print(f"{tr.backend}: {vis}/{len(m.frame_indices)} frames with the instance, visible span {out['visible_span']} s, "
-          f"{tr.seconds:.1f} s; wrote {a.out}")
+    span = "never" if tr.visible_span is None else f"{tr.visible_span[0]:.2f}-{tr.visible_span[1]:.2f} s"
+    sheet = _track_sheet(a.video, m, a.out)
+    print(f"{tr.backend}: {vis}/{len(m.frame_indices)} frames with the instance, visible {span}, "
+          f"tracked in {tr.seconds:.1f} s; wrote {a.out}")
+    if sheet is not None:
+        print(f"check the track by eye: {sheet} (the tracked box on 8 frames)")
     return 0
+
+
+def _track_sheet(video: str, masklet: object, out_json: str) -> Path | None:
+    """Write <out>.png next to the track's JSON: the tracked box on 8 frames (frames.contact_sheet)."""
+    from seekerlite.frames import contact_sheet, save_png
+    from seekerlite.paths import CLI_ERRORS
+    from seekerlite.video import open_video
+
+    try:
+        with open_video(video) as reader:
+            return save_png(contact_sheet(reader, masklet), Path(out_json).with_suffix(".png"))
+    except CLI_ERRORS as e:  # the JSON is written: a failed picture is a warning, not a failed track
+        print(f"warning: no contact sheet ({e})", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seekerlite.config import EnvConfig
+from seekerlite.paths import file_name, inside
 from seekerlite.pipeline.curate import CurateConfig, curate_samples
+from seekerlite.pipeline.stage1_filter import FilterConfig, filter_samples
+from seekerlite.pipeline.stage2_verify import VerifyConfig, verify_samples
+from seekerlite.pipeline.stage3_masks import MaskConfig, mask_samples
+from seekerlite.pipeline.stage4_render import RenderConfig, render_samples
 from seekerlite.pipeline.store import (
     STAGES,
     Hook,
@@ -38,14 +44,17 @@ from seekerlite.pipeline.store import (
     rebase_sample,
     run_stage,
 )
-from seekerlite.pipeline.stage1_filter import FilterConfig, filter_samples
-from seekerlite.pipeline.stage2_verify import VerifyConfig, verify_samples
-from seekerlite.pipeline.stage3_masks import MaskConfig, mask_samples
-from seekerlite.pipeline.stage4_render import RenderConfig, render_samples
 from seekerlite.pipeline.trajectories import SynthConfig, synthesize_trajectories
-from seekerlite.config import EnvConfig
+from seekerlite.pipeline.validate import (
+    ConfigError,
+    check_config,
+    check_stage,
+    source_name,
+)
+from seekerlite.runlock import RunLock
 from seekerlite.runs import RunInfo, write_run
 from seekerlite.schema import Sample, SchemaError, from_dict, to_dict
+from seekerlite.strictjson import parse_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -82,11 +91,24 @@ class PipelineConfig:
 
 
 def load_config(path: str | os.PathLike = "demo") -> PipelineConfig:
-    """A PipelineConfig from a JSON file ("demo": the one in seekerlite/configs). Unknown keys are an error."""
+    """A PipelineConfig from a JSON file ("demo": the one in seekerlite/configs), checked whole before any work:
+    unknown keys, wrong types and out-of-range values raise SchemaError/ConfigError naming the file and field."""
     p = DEMO_CONFIG if str(path) == "demo" else Path(path)
-    d = json.loads(p.read_text())
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a pipeline config (a JSON file)")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: invalid UTF-8 (byte {e.start + 1})") from None
+    d = parse_json(text, str(p))
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: a pipeline config is a JSON object {{\"sources\": ...}}, got a {type(d).__name__}")
     d.pop("_comment", None)
-    return from_dict(PipelineConfig, d)
+    try:
+        cfg = from_dict(PipelineConfig, d)
+    except SchemaError as e:
+        raise ConfigError(f"{p}: {e}", field=e.field) from None
+    return check_config(cfg, str(p))
 
 
 def find_file(path: str) -> Path:
@@ -105,11 +127,11 @@ def source_samples(src: SourceConfig, run_dir: Path) -> list[Sample]:
     """A source's samples with paths rebased to `run_dir` and ``provenance["input"]`` set."""
     from seekerlite.data import load_samples, subset
 
+    name = source_name(src)
     if src.kind == "toyworld":
         from seekerlite.toyworld import ToyWorldConfig, generate_dataset
 
-        name = src.name or f"toyworld-seed{src.seed}"
-        out = run_dir / "toyworld" / name
+        out = inside(run_dir, "toyworld", file_name(name))  # a name is data: never a path out of the run
         path = out / "samples.jsonl"  # written last (atomically): present = generated
         if not path.is_file():
             generate_dataset(out, n_clips=src.n_clips, seed=src.seed, config=ToyWorldConfig(seed=src.seed),
@@ -181,10 +203,10 @@ def run_one_stage(stage: str, samples: list[Sample], run_dir: Path, cfg: Pipelin
         "sft": lambda skip: synthesize_trajectories(samples, run, cfg.synthesize, skip=skip, env=cfg.env),
         "rl": lambda skip: curate_samples(samples, run, cfg.curate, skip=skip, env=cfg.env),
     }
-    if stage not in fns:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {list(fns)}")
+    check_stage(stage, "stage", tuple(fns))
     write = _sft_writer(run) if stage == "sft" else None
-    return run_stage(stage_files(run, stage), fns[stage], len(samples), write=write, hook=hook, progress=progress)
+    with RunLock(run):
+        return run_stage(stage_files(run, stage), fns[stage], len(samples), write=write, hook=hook, progress=progress)
 
 
 def _check_config(run: Path, cfg: PipelineConfig) -> None:
@@ -192,8 +214,11 @@ def _check_config(run: Path, cfg: PipelineConfig) -> None:
     path, now = run / "run.json", json.loads(json.dumps(to_dict(cfg)))
     if path.is_file():
         try:
-            before = json.loads(path.read_text()).get("config")
-        except (OSError, json.JSONDecodeError) as e:
+            data = parse_json(path.read_bytes().decode("utf-8"), str(path))
+            if not isinstance(data, dict):
+                raise SchemaError(f"{path}: expected a JSON object")
+            before = data.get("config")
+        except (OSError, ValueError) as e:  # SchemaError, UnicodeDecodeError are ValueErrors
             raise SchemaError(f"{path} is unreadable ({e}); pass --restart to start the run over") from None
         if before != now:
             raise ValueError(f"{run} was started with another config ({path}); resume with the same config, "
@@ -208,23 +233,28 @@ def run_pipeline(config: PipelineConfig, out: str | os.PathLike, *, hook: Hook |
 
     Args:
         config: the settings.
-        out: the run folder (created; a folder started with another config is refused).
+        out: the run folder (created; a folder started with another config, or in use by another process, is
+            refused).
         hook: ``hook(stage, n)`` after every record written (tests raise from it to simulate a crash).
         progress: tqdm bars.
-        until: stop after this stage.
+        until: stop after this stage (checked, with the config, before any work).
     """
     run = Path(out)
-    _check_config(run, config)
-    counts = [run_stage(StageFiles(run, "candidates"), lambda skip: collect_candidates(config.sources, run, skip),
-                        total=None, hook=hook, progress=progress)]
-    prev = "candidates"
-    for stage in STAGES[1:]:
-        if until is not None and STAGES.index(stage) > STAGES.index(until):
-            break
-        src = "stage4_render" if stage in ("sft", "rl") else prev
-        counts.append(run_one_stage(stage, read_samples(run / f"{src}.jsonl"), run, config, hook=hook, progress=progress))
-        prev = stage
-    (run / "counts.json").write_text(json.dumps([to_dict(c) for c in counts], indent=1))
+    check_stage(until, "until")
+    check_config(config)
+    with RunLock(run):  # a second process on this folder is refused (it would write every record twice)
+        _check_config(run, config)
+        counts = [run_stage(StageFiles(run, "candidates"), lambda skip: collect_candidates(config.sources, run, skip),
+                            total=None, hook=hook, progress=progress)]
+        prev = "candidates"
+        for stage in STAGES[1:]:
+            if until is not None and STAGES.index(stage) > STAGES.index(until):
+                break
+            src = "stage4_render" if stage in ("sft", "rl") else prev
+            counts.append(run_one_stage(stage, read_samples(run / f"{src}.jsonl"), run, config, hook=hook,
+                                        progress=progress))
+            prev = stage
+        (run / "counts.json").write_text(json.dumps([to_dict(c) for c in counts], indent=1))
     return counts
 
 
@@ -247,17 +277,21 @@ def plot_funnel(counts: list[StageCounts], ax: Any = None) -> Any:
     """A funnel chart: records in and kept per stage, the main drop reasons written beside each bar."""
     import matplotlib.pyplot as plt
 
+    import textwrap
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.55 * len(counts) + 1))
+        _, ax = plt.subplots(figsize=(12, 0.8 * len(counts) + 1.2))
     names = [c.stage for c in counts][::-1]
-    ax.barh(names, [c.n_in for c in counts][::-1], color="#dddddd", label="in")
+    ax.barh(names, [c.n_in for c in counts][::-1], color="#dddddd", label="records in")
     ax.barh(names, [c.kept for c in counts][::-1], color="#3b7dd8", label="kept")
     for y, c in enumerate(counts[::-1]):
-        top = sorted(c.reasons.items(), key=lambda kv: -kv[1])[:3]
-        note = f"{c.kept}/{c.n_in}" + (("   dropped: " + ", ".join(f"{k} {v}" for k, v in top)) if top else "")
-        ax.text(max(c.n_in, 1) * 1.01, y, note, va="center", fontsize=8)
-    ax.set_xlim(0, max((c.n_in for c in counts), default=1) * 2.0)
-    ax.set_xlabel("records")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("what each stage kept")
+        top = sorted(c.reasons.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in top[:4]) + (f", +{len(top) - 4} more" if len(top) > 4 else "")
+        note = f"{c.kept}/{c.n_in}" + (("  dropped: " + shown) if top else "")
+        ax.text(max(c.n_in, 1) * 1.01, y, textwrap.fill(note, 60), va="center", fontsize=10)
+    ax.set_xlim(0, max((c.n_in for c in counts), default=1) * 2.6)
+    ax.set_xlabel("records (questions, or trajectories in the SFT stage)", fontsize=11)
+    ax.tick_params(labelsize=11)
+    ax.legend(loc="lower right", fontsize=10)
+    ax.set_title("What each pipeline stage kept, and why it dropped the rest", fontsize=13)
     return ax.figure

@@ -13,10 +13,26 @@ from typing import Any
 
 from seekerlite.pipeline.store import Outcome, drop
 from seekerlite.schema import Box, Sample, resolve_path
-from seekerlite.tracking import BACKENDS, SAM2_DEFAULT_CONFIG, masklet_agreement, track_video
+from seekerlite.tracking import (
+    BACKENDS,
+    SAM2_DEFAULT_CONFIG,
+    Track,
+    TrackBudgetError,
+    TrackError,
+    masklet_agreement,
+    track_video,
+)
 from seekerlite.video import frames_in_span
 
 # ---------------------------------------------------------------------------------------------- the stage
+
+def _visible_span(vis: list[int], fps: float, times: list[float] | None) -> tuple[float, float]:
+    """(first visible frame's time, the time the last one ends), seconds, from the frames' real timestamps."""
+    first, last = min(vis), max(vis)
+    if times is None or last >= len(times):
+        return first / fps, (last + 1) / fps
+    return times[first], times[last + 1] if last + 1 < len(times) else len(times) / fps  # the end of the video
+
 
 @dataclass
 class MaskConfig:
@@ -31,6 +47,15 @@ class MaskConfig:
     min_visible_frames: int = 3  # fewer visible frames than this: drop
     require_masklet: bool = True  # False: samples with nothing to track from (e.g. V2P marked jpgs) pass unchanged
     check_span: bool = True  # drop when the tracked instance is never visible in the question's span
+    max_track_frames: int = 100_000  # frame budget of one tracking call: longer videos are dropped (track_budget)
+    max_track_seconds: float = 1800.0  # time budget of one tracking call, seconds of wall time (track_budget)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"masks.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.min_visible_frames < 0 or self.max_track_frames < 1 or not self.max_track_seconds > 0:
+            raise ValueError("masks: need min_visible_frames >= 0, max_track_frames >= 1, max_track_seconds > 0; got "
+                             f"{self.min_visible_frames}, {self.max_track_frames}, {self.max_track_seconds}")
 
 
 def seed_prompt(sample: Sample) -> tuple[int, Box] | None:
@@ -53,15 +78,16 @@ def mask_samples(samples: Iterable[Sample], base_dir: Any = None, config: MaskCo
 
     Tracks are cached by (video, frame, box): questions about the same marked instance share one track.
     """
-    from seekerlite.video import probe
+    from seekerlite.video import probe, video_times
 
     fps_of = functools.cache(lambda path: probe(path).fps)  # frames per second, one probe per video
+    times_of = functools.cache(video_times)  # seconds of every frame (presentation timestamps), one scan per video
     cfg = config or MaskConfig()
     backend = cfg.backend if cfg.backend != "auto" else ("sam2" if cfg.sam2_checkpoint else "opencv")
     if backend not in BACKENDS[1:]:
         raise ValueError(f"MaskConfig.backend must be one of {BACKENDS}, got {cfg.backend!r}")
     sam2 = dict(checkpoint=cfg.sam2_checkpoint, config=cfg.sam2_config, image_size=cfg.sam2_image_size, device=cfg.device)
-    cache: dict[tuple[Any, ...], Track] = {}
+    cache: dict[tuple[Any, ...], Track | TrackError] = {}
     skip = set(skip)
     for s in samples:
         if s.id in skip:
@@ -69,9 +95,9 @@ def mask_samples(samples: Iterable[Sample], base_dir: Any = None, config: MaskCo
         m, info = s.masklet, {}
         path = resolve_path(s.video_path, base_dir)
         if m is not None and m.source == "synth" and m.rles:
-            masklet, fps, info["source"] = m, fps_of(path), "synth (exact masks passed through)"
+            masklet, fps, times, info["source"] = m, fps_of(path), times_of(path), "synth (exact masks passed through)"
         elif m is not None and m.source == "manual" and cfg.use_manual_masklets:
-            masklet, fps, info["source"] = m, fps_of(path), "manual (kept)"
+            masklet, fps, times, info["source"] = m, fps_of(path), times_of(path), "manual (kept)"
         else:
             seed = seed_prompt(s)
             if seed is None:
@@ -82,11 +108,19 @@ def mask_samples(samples: Iterable[Sample], base_dir: Any = None, config: MaskCo
                 continue
             key = (path, seed[0], tuple(seed[1]), backend)
             if key not in cache:
-                cache[key] = track_video(path, seed[0], box=seed[1], backend=backend, **(sam2 if backend == "sam2" else {}))
+                try:
+                    cache[key] = track_video(path, seed[0], box=seed[1], backend=backend, max_frames=cfg.max_track_frames,
+                                             max_seconds=cfg.max_track_seconds, **(sam2 if backend == "sam2" else {}))
+                except TrackError as e:  # a box no tracker can follow, or over budget: drop the record, say why
+                    cache[key] = e
             tr = cache[key]
+            if isinstance(tr, TrackError):
+                code = "track_budget" if isinstance(tr, TrackBudgetError) else "untrackable_box"
+                yield drop(s.id, f"{code}: {str(tr).replace(path, s.video_path)}", seed_frame=seed[0], seed_box=seed[1])
+                continue
             masklet = replace(tr.masklet, instance_id=m.instance_id if m is not None else s.id,
                               label=m.label if m is not None else None)
-            fps, info["source"] = tr.fps, f"{backend} from frame {seed[0]}"
+            fps, times, info["source"] = tr.fps, tr.times, f"{backend} from frame {seed[0]}"
             if m is not None:
                 agree = masklet_agreement(masklet, m)
                 info[f"iou_vs_{m.source}"] = None if agree is None else round(agree, 4)
@@ -95,9 +129,9 @@ def mask_samples(samples: Iterable[Sample], base_dir: Any = None, config: MaskCo
         if len(vis) < cfg.min_visible_frames:
             yield drop(s.id, f"track_too_short: {len(vis)} visible frames < {cfg.min_visible_frames}", **info)
             continue
-        span = masklet.span(fps)
-        info["visible_span"] = [round(span[0], 3), round(span[1], 3)]  # type: ignore[index]
-        if cfg.check_span and s.span is not None and not frames_in_span(vis, s.span, fps):
+        span = _visible_span(vis, fps, times)
+        info["visible_span"] = [round(span[0], 3), round(span[1], 3)]
+        if cfg.check_span and s.span is not None and not frames_in_span(vis, s.span, fps, times):
             yield drop(s.id, f"not_visible_in_span: visible {info['visible_span']} s, span {s.span} s", **info)
             continue
         out = replace(s, masklet=masklet, span=s.span if s.span is not None else info["visible_span"],

@@ -12,11 +12,18 @@ A frame's score is ``size * border * (1 - occlusion)``:
 ``frame_choice``: "best" always takes the best frame; "keep_or_best" keeps the frame the sample already names
 (the question's author may have chosen it so the frame does not give the answer away, e.g. before a colour
 change) unless it scores below ``keep_ratio`` x the best; "keep" keeps it whenever the instance is visible there.
+
+The mark's type: ``prompt_type_choice`` "draw" draws it from ``prompt_types`` (variety for training data); "keep"
+keeps the type the sample names (``visual_prompt.prompt_type``, "rectangle" when only a box is given). Either way a
+question never names a different mark than the one drawn: the words naming the mark are found (the toy world's
+``extra["prompt_phrase"]``, else any mark type's phrase with the object's noun and a colour: "the cup in the red
+box", "the dog circled in red", "the person labelled 2") and rewritten for the drawn mark ("the cup the red arrow
+points to"); a question that names a mark in words stage 4 cannot rewrite ("the red-boxed cup") keeps its own type.
+Words that name no mark ("the marked cup") suit every type and stay as they are.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from seekerlite.marks import describe_prompt, render_visual_prompt
+import re
+
+from seekerlite.marks import MARKS, describe_prompt, render_visual_prompt
+from seekerlite.paths import file_name, inside
 from seekerlite.pipeline.store import Outcome, drop
 from seekerlite.schema import (
     PROMPT_TYPES,
@@ -47,6 +57,7 @@ class RenderConfig:
     """Stage 4: which prompt types, how the frame is chosen, what colour the mark is."""
 
     prompt_types: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in PROMPT_TYPES})  # type -> weight
+    prompt_type_choice: str = "draw"  # "draw": from prompt_types | "keep": the sample's own visual_prompt.prompt_type
     frame_choice: str = "keep_or_best"  # "best" | "keep_or_best" | "keep"
     keep_ratio: float = 0.5  # keep_or_best: keep the sample's frame when its score >= keep_ratio x the best score
     border_margin: float = 2.0  # pixels: a box this close to the frame's edge is cut by the border
@@ -128,13 +139,52 @@ def draw_prompt_type(weights: dict[str, float], rng: np.random.Generator, has_ma
     return items[int(rng.choice(len(items), p=p / p.sum()))][0]
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+MARK_WORDS = re.compile(r"\b(box|boxed|rectangle|circled|ellipse|triangle|arrow|dot|scribble|outlined|outline|"
+                        r"highlighted|labelled|labeled|tag|tagged)\b", re.IGNORECASE)  # words that name a kind of mark
+
+
+def _phrase_pattern(template: str) -> re.Pattern[str]:
+    """A mark type's phrase template as a regex: any one-word noun for "object", any named colour, any label."""
+    parts = re.split(r"(object|\{color\}|\{label\})", template)
+    alts = {"object": r"(?P<noun>[A-Za-z][A-Za-z-]*)", "{color}": "(?P<color>" + "|".join(NAMED_COLORS) + ")",
+            "{label}": r"(?P<label>\d+)"}
+    return re.compile(r"\b" + "".join(alts.get(p, re.escape(p)) for p in parts) + r"\b", re.IGNORECASE)
+
+
+PHRASE_PATTERNS = {t: _phrase_pattern(m.phrase) for t, m in MARKS.items()}
+
+
+def find_mark_words(question: str) -> tuple[str, str] | None:
+    """(the words naming the mark, the object's noun) when the question uses one of the marks' phrases.
+
+    >>> find_mark_words("What does the dog in the red box do?")
+    ('the dog in the red box', 'dog')
+    >>> find_mark_words("Where does the marked person go?") is None
+    True
+    """
+    for pattern in PHRASE_PATTERNS.values():
+        m = pattern.search(question)
+        if m:
+            return m.group(0), m.group("noun")
+    return None
+
+
+def mark_phrase(prompt_type: str, color_name: str, label: str, noun: str = "object") -> str:
+    """How a question names the object marked with `prompt_type` ("the cup circled in red")."""
+    phrase = describe_prompt(prompt_type, color_name, label)
+    return phrase.replace("the object", f"the {noun}", 1) if noun != "object" else phrase
+
+
+def _given_type(s: Sample, has_mask: bool) -> str | None:
+    """The sample's own prompt type when it can be drawn here (mask types need a mask), else None."""
+    t = s.visual_prompt.prompt_type if s.visual_prompt is not None else None
+    return t if t in PROMPT_TYPES and (has_mask or t not in MASK_TYPES) else None
 
 
 def render_samples(samples: Iterable[Sample], base_dir: Any = None, out_dir: Any = None,
                    config: RenderConfig | None = None, *, skip: Iterable[str] = ()) -> Iterator[Outcome]:
-    """Stage 4 over an iterable of samples: choose the frame, draw the type, save ``out_dir/prompts/<id>.png``.
+    """Stage 4 over an iterable of samples: choose the frame, draw the type, save ``out_dir/prompts/<id>.png`` (the id
+    escaped by ``paths.file_name``).
 
     The saved path is relative to `out_dir` (the run folder, against which the written JSONL resolves).
     Other masklets of the same video (other samples' instances) count as occluders and get set_of_mark tags.
@@ -146,6 +196,8 @@ def render_samples(samples: Iterable[Sample], base_dir: Any = None, out_dir: Any
     cfg = config or RenderConfig()
     if cfg.frame_choice not in ("best", "keep_or_best", "keep"):
         raise ValueError(f"frame_choice must be 'best', 'keep_or_best' or 'keep', got {cfg.frame_choice!r}")
+    if cfg.prompt_type_choice not in ("draw", "keep"):
+        raise ValueError(f"prompt_type_choice must be 'draw' or 'keep', got {cfg.prompt_type_choice!r}")
     out_dir = Path(out_dir if out_dir is not None else base_dir or ".")
     (out_dir / "prompts").mkdir(parents=True, exist_ok=True)
     samples = list(samples)
@@ -187,7 +239,14 @@ def render_samples(samples: Iterable[Sample], base_dir: Any = None, out_dir: Any
             f = chosen.frame
             rng = np.random.default_rng(stable_seed(cfg.seed, s.id, "prompt"))
             mask = m.mask_at(f)
-            ptype = draw_prompt_type(cfg.prompt_types, rng, has_mask=mask is not None and bool(mask.any()))
+            has_mask = mask is not None and bool(mask.any())
+            ptype = draw_prompt_type(cfg.prompt_types, rng, has_mask=has_mask)  # drawn always: seeds stay in step
+            old = s.extra.get("prompt_phrase")
+            words = (old, None) if isinstance(old, str) and old in s.question else find_mark_words(s.question)
+            given = _given_type(s, has_mask)
+            if given is not None and (cfg.prompt_type_choice == "keep"
+                                      or (words is None and MARK_WORDS.search(s.question))):
+                ptype = given  # kept on request, or the question names the mark in words we cannot rewrite
             color_name = cfg.source_colors.get(str(s.provenance.get("source")), cfg.color)
             if color_name not in NAMED_COLORS:
                 raise ValueError(f"unknown colour {color_name!r}; expected one of {sorted(NAMED_COLORS)}")
@@ -197,17 +256,19 @@ def render_samples(samples: Iterable[Sample], base_dir: Any = None, out_dir: Any
             img = render_visual_prompt(reader.get_frame(f).image, ptype, box=box, mask=mask,
                                        seed=stable_seed(cfg.seed, s.id, "render"), color=NAMED_COLORS[color_name],
                                        label=label, others=other_boxes)
-            rel = f"prompts/{_safe(s.id)}.png"
-            Image.fromarray(img).save(out_dir / rel)
-            phrase = describe_prompt(ptype, color_name, label)
+            rel = f"prompts/{file_name(s.id)}.png"  # one file per id: "x/y" and "x_y" never share one
+            Image.fromarray(img).save(inside(out_dir, rel))
             question, extra = s.question, dict(s.extra)
-            old = extra.get("prompt_phrase")
-            if isinstance(old, str) and old in question:  # the question names the mark: name the new one
-                question = question.replace(old, phrase)
+            if words is not None:  # the question names the mark: name the one drawn
+                phrase = mark_phrase(ptype, color_name, label, words[1] or "object")
+                question = question.replace(words[0], phrase)
+                if words[0][:1].isupper():
+                    question = question.replace(phrase, phrase[:1].upper() + phrase[1:], 1)
                 extra["prompt_phrase"] = phrase
-            vp = VisualPrompt(f, round(f / reader.fps, 3), ptype, rel, box)
+            vp = VisualPrompt(f, round(reader.time_of(f), 3), ptype, rel, box)  # its presentation time
             info = {"frame": f, "frame_choice": how, "score": chosen.score, "best_frame": best.frame,
-                    "best_score": best.score, "prompt_type": ptype}
+                    "best_score": best.score, "prompt_type": ptype,
+                    "mark_words": "rewritten" if words is not None else ("kept the type" if ptype == given else "none")}
             yield Outcome(s.id, replace(s, question=question, visual_prompt=vp, extra=extra,
                                         provenance={**s.provenance, "stage4": info}))
     finally:

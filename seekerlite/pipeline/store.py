@@ -13,7 +13,9 @@ A run folder holds, per stage ``S``:
 Resuming is by record id: a record whose id is already in ``S.jsonl`` or ``S.drops.jsonl`` is skipped; every
 line is flushed and fsynced as it is written; a line torn by a crash is cut off before resuming. Stages decide
 record by record from the record itself and seeds derived from its id (``stable_seed``), never from how many
-records came before, so an interrupted run resumes to the same files as an uninterrupted one.
+records came before, so an interrupted run resumes to the same files as an uninterrupted one. A damaged line
+anywhere else (not the last) is not guessed at: it raises SchemaError naming the file and line, with the hint to
+start over (``--restart``). One process at a time works in a run folder (``seekerlite.runlock``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,19 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from seekerlite.schema import Sample, from_dict, load_jsonl, resolve_path, to_dict
+from seekerlite.paths import writing
+from seekerlite.runlock import LOCK_FILE
+from seekerlite.schema import (
+    Sample,
+    SchemaError,
+    from_dict,
+    load_jsonl,
+    resolve_path,
+    to_dict,
+)
+from seekerlite.strictjson import iter_json_lines, parse_json
+
+RESTART_HINT = "the run folder is damaged: pass --restart to start the run over (or repair the line)"
 
 STAGES = ("candidates", "stage1_filter", "stage2_verify", "stage3_masks", "stage4_render", "sft", "rl")
 """Stage names, in order; also their file names in a run folder."""
@@ -98,18 +112,38 @@ def _repair_tail(path: Path) -> None:
 
 
 def _append_line(path: Path, obj: dict[str, Any]) -> None:
+    try:
+        line = json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as e:  # NaN/Infinity: the strict loader would refuse the line later, so refuse it now
+        raise SchemaError(f"{path}: record {obj.get('id')!r} holds a non-finite number ({e})") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    with writing(path), path.open("a", encoding="utf-8") as fh:
+        fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _ids(path: Path, id_of: Callable[[dict[str, Any]], str]) -> list[str]:
+def _lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, object) of a stage file; a damaged line raises SchemaError naming file and line."""
     if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [id_of(json.loads(line)) for line in fh if line.strip()]
+        return
+    try:
+        for lineno, obj in iter_json_lines(path):
+            if not isinstance(obj, dict):
+                raise SchemaError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+    except SchemaError as e:
+        raise SchemaError(f"{e}; {RESTART_HINT}", field=e.field) from None
+
+
+def _ids(path: Path, id_of: Callable[[dict[str, Any]], str]) -> list[str]:
+    out = []
+    for lineno, obj in _lines(path):
+        try:
+            out.append(str(id_of(obj)))
+        except (KeyError, TypeError) as e:
+            raise SchemaError(f"{path}:{lineno}: the record has no id ({type(e).__name__}: {e}); {RESTART_HINT}") from None
+    return out
 
 
 def _by_id(record: dict[str, Any]) -> str:
@@ -142,12 +176,11 @@ class StageFiles:
     def counts(self, seconds: float | None = None) -> StageCounts:
         reasons: Counter[str] = Counter()
         dropped = 0
-        if self.drops.is_file():
-            with self.drops.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        dropped += 1
-                        reasons.update({reason_code(r) for r in json.loads(line)["reasons"]})
+        for lineno, obj in _lines(self.drops):
+            dropped += 1
+            if not isinstance(obj.get("reasons"), list):
+                raise SchemaError(f"{self.drops}:{lineno}: field 'reasons': expected a list; {RESTART_HINT}")
+            reasons.update({reason_code(str(r)) for r in obj["reasons"]})
         kept = len(set(_ids(self.out, self.id_of)))
         return StageCounts(self.stage, kept, dropped, dict(sorted(reasons.items())), seconds)
 
@@ -157,11 +190,16 @@ class StageFiles:
 
     def mark_done(self, counts: StageCounts) -> None:
         tmp = self.done_marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(to_dict(counts), indent=1))
+        with writing(tmp):
+            tmp.write_text(json.dumps(to_dict(counts), indent=1))
         tmp.replace(self.done_marker)
 
     def read_done(self) -> StageCounts:
-        return from_dict(StageCounts, json.loads(self.done_marker.read_text()))
+        """The counts a finished stage recorded; SchemaError (file named, --restart hint) if the file is damaged."""
+        try:
+            return from_dict(StageCounts, parse_json(self.done_marker.read_bytes().decode("utf-8")))
+        except (SchemaError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            raise SchemaError(f"{self.done_marker}: not a stage record ({e}); {RESTART_HINT}") from None
 
 
 def run_stage(files: StageFiles, outcomes: Callable[[set[str]], Iterable[Outcome]], total: int | None, *,
@@ -246,7 +284,7 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> list[str]:
     (``*.done.json``, ``counts.json``) are left out. ``[]``: the runs hold the same records, byte for byte."""
     def files(root: Path) -> set[str]:
         return {str(p.relative_to(root)) for p in root.rglob("*")
-                if p.is_file() and not p.name.endswith((".done.json", "counts.json"))}
+                if p.is_file() and not p.name.endswith((".done.json", "counts.json")) and p.name != LOCK_FILE}
     ra, rb = Path(a), Path(b)
     fa, fb = files(ra), files(rb)
     return sorted((fa ^ fb) | {f for f in fa & fb if not filecmp.cmp(ra / f, rb / f, shallow=False)})

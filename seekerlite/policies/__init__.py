@@ -1,11 +1,19 @@
-"""Policies and the episode loop: ``loop`` (run_episode(s)), ``scripted`` (oracle, random, noisy oracle), ``hf``
+"""Policies and the episode loop: ``loop`` (run_episode(s)), ``scripted`` (oracle, random, noisy oracle, evidence-limited answers), ``hf``
 (any transformers VLM), ``endpoint`` (an OpenAI-compatible server) and ``factory`` (make_policy from a spec)."""
 
 from seekerlite.policies.factory import POLICY_HELP, make_policy
 from seekerlite.policies.hf import HFPolicy
 from seekerlite.policies.loop import Episode, Policy, PolicyReply, n_assistant, run_episode, run_episodes, run_tool
 from seekerlite.policies.endpoint import OpenAIPolicy, to_openai_messages
-from seekerlite.policies.scripted import NoisyOraclePolicy, OraclePolicy, RandomPolicy, to_1000
+from seekerlite.policies.scripted import (
+    EvidencePolicy,
+    NoisyOraclePolicy,
+    OraclePolicy,
+    RandomLookPolicy,
+    RandomPolicy,
+    has_evidence,
+    to_1000,
+)
 
-__all__ = ["POLICY_HELP", "Episode", "HFPolicy", "NoisyOraclePolicy", "OpenAIPolicy", "OraclePolicy", "Policy", "PolicyReply",
-           "RandomPolicy", "make_policy", "n_assistant", "run_episode", "run_episodes", "run_tool", "to_1000", "to_openai_messages"]
+__all__ = ["POLICY_HELP", "Episode", "EvidencePolicy", "HFPolicy", "NoisyOraclePolicy", "OpenAIPolicy", "OraclePolicy", "Policy", "PolicyReply",
+           "RandomLookPolicy", "RandomPolicy", "has_evidence", "make_policy", "n_assistant", "run_episode", "run_episodes", "run_tool", "to_1000", "to_openai_messages"]

@@ -17,7 +17,12 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from seekerlite.config import EnvConfig, assistant_turns
-from seekerlite.env import VideoSeekerEnv, opening_messages, tool_methods
+from seekerlite.env import (
+    VideoSeekerEnv,
+    opening_messages,
+    record_failure,
+    tool_methods,
+)
 from seekerlite.grammar import ParsedReply, final_answer, outside_calls, parse_reply
 from seekerlite.judge import Judge, answer_is_correct
 from seekerlite.schema import Sample
@@ -54,16 +59,23 @@ def _assistant_message(reply: PolicyReply, parsed: ParsedReply) -> dict[str, Any
 
 
 def run_tool(env: VideoSeekerEnv, name: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run one tool call; whatever goes wrong comes back as an ``Error: ...`` observation, never as an exception."""
+    """Run one tool call; whatever goes wrong comes back as an ``Error: ...`` observation, never as an exception,
+    and is counted as a failed call in the env's log (``env.n_errors``, ``Trajectory.n_tool_errors``)."""
     tools = {t.__name__: t for t in tool_methods(env)}
+    shown = str(name)[:80]
+    if not isinstance(arguments, dict):
+        return record_failure(env, shown, {}, f"bad arguments for {shown}: want a JSON object", "bad_arguments")
     if name not in tools:
-        return [{"type": "text", "text": f"Error: unknown tool {name!r}; the tools are {sorted(tools)}"}]
+        return record_failure(env, shown, arguments, f"unknown tool {shown!r}; the tools are {sorted(tools)}",
+                              "unknown_tool")
     try:
-        return tools[name](**arguments)
+        result = tools[name](**arguments)
     except TypeError as e:  # wrong/missing keyword arguments
-        return [{"type": "text", "text": f"Error: bad arguments for {name}: {e}"}]
+        return record_failure(env, name, arguments, f"bad arguments for {name}: {e}", "bad_arguments")
     except Exception as e:  # noqa: BLE001 - a tool must never end the episode
-        return [{"type": "text", "text": f"Error: {name} failed: {type(e).__name__}: {str(e)[:200]}"}]
+        return record_failure(env, name, arguments, f"{name} failed: {type(e).__name__}: {str(e)[:200]}",
+                              type(e).__name__)
+    return result
 
 
 class Episode:

@@ -5,7 +5,7 @@
     path = generate_dataset("runs/toy", n_clips=8)        # videos/*.mp4, prompts/*.png, samples.jsonl
 
     world.py      ToyWorldConfig, the clip's objects and events, generate_clip (simulation and rendering)
-    questions.py  the registry of question families (attribute, temporal, ...) and make_questions
+    questions.py  the registry of question families (attribute, temporal, ...; TOOL_TASKS need a crop) and make_questions
     dataset.py    the frame to mark, render_prompt, generate_dataset (mp4 + PNG + JSONL)
 """
 
@@ -17,6 +17,7 @@ from seekerlite.toyworld.dataset import (
 from seekerlite.toyworld.questions import (
     FAMILIES,
     TASKS,
+    TOOL_TASKS,
     QuestionFamily,
     QuestionItem,
     Subject,
@@ -37,7 +38,7 @@ from seekerlite.toyworld.world import (
 )
 
 __all__ = [
-    "DEFAULT_COLORS", "EDGES", "FAMILIES", "SHAPES", "TASKS", "QuestionFamily", "QuestionItem", "Subject",
+    "DEFAULT_COLORS", "EDGES", "FAMILIES", "SHAPES", "TASKS", "TOOL_TASKS", "QuestionFamily", "QuestionItem", "Subject",
     "ToyClip", "ToyEvent", "ToyObject", "ToyWorldConfig", "choose_prompt_frame", "family", "generate_clip",
     "generate_dataset", "make_questions", "render_prompt", "time_bins", "to_masklet",
 ]

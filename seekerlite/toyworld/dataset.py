@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from seekerlite.marks import describe_prompt, render_visual_prompt
+from seekerlite.paths import file_name, inside
 from seekerlite.schema import Sample, VisualPrompt, mask_to_box, save_jsonl
 from seekerlite.toyworld.questions import make_questions
 from seekerlite.toyworld.world import ToyClip, ToyWorldConfig, generate_clip
@@ -70,14 +71,14 @@ def generate_dataset(out_dir: str | Path, n_clips: int = 8, seed: int = 0, confi
         rng = np.random.default_rng([seed, k])  # questions' draws, then prompt types and seeds
         video = f"videos/clip_{k:04d}.mp4"
         write_video(clip.frames, out / video, clip.fps)
-        qs = make_questions(clip, clip.target_id, rng, video_path=video, mc=mc, oe=oe)
+        qs = make_questions(clip, clip.target_id, rng, video_path=video, mc=mc, oe=oe, families=cfg.question_families)
         by_task: dict[str, tuple[VisualPrompt, str]] = {}
         for s in qs:
             if s.task not in by_task:
                 ptype = str(rng.choice(cfg.prompt_types, p=weights))
                 img, vp, phrase = render_prompt(clip, clip.target_id, ptype, seed=int(rng.integers(2**31)))
-                vp.image_path = f"prompts/clip_{k:04d}_{s.task}_{ptype}.png"
-                cv2.imwrite(str(out / vp.image_path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                vp.image_path = f"prompts/clip_{k:04d}_{file_name(s.task)}_{file_name(ptype)}.png"
+                cv2.imwrite(str(inside(out, vp.image_path)), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
                 by_task[s.task] = (vp, phrase)
             vp, phrase = by_task[s.task]
             s.visual_prompt = replace(vp)

@@ -48,6 +48,7 @@ class ToyWorldConfig:
     prompt_color: tuple[int, int, int] = (255, 255, 255)  # RGB of the mark: white is no object's colour
     prompt_color_name: str = "white"  # how questions name the mark's colour
     seed: int = 0  # default seed of generate_clip
+    question_families: tuple[str, ...] | None = None  # families generate_dataset asks; None = the default six (TASKS); TOOL_TASKS need a close look
 
 
 @dataclass

@@ -30,20 +30,23 @@ def plot_loss(history: dict[str, list[float]], title: str | None = None) -> Any:
     """The training loss (and token accuracy) against the optimizer step (a matplotlib ``Figure``)."""
     from seekerlite.viz import plot_curves
 
-    series = {"train loss (assistant tokens)": history["loss"]}
+    series = {"training loss (assistant tokens only)": history["loss"]}
     if "mean_token_accuracy" in history:
-        series["token accuracy"] = history["mean_token_accuracy"]
-    fig = plot_curves(series, x=history["step"], ncols=2, title=title)
-    for ax in fig.axes:
-        ax.set_xlabel("step")
-    return fig
+        series["next-token accuracy (assistant tokens)"] = history["mean_token_accuracy"]
+    return plot_curves(series, x=history["step"], ncols=2, title=title,
+                       ylabels={"training loss (assistant tokens only)": "cross-entropy loss",
+                                "next-token accuracy (assistant tokens)": "fraction of tokens right"})
 
 
-CURVE_KEYS = {"reward": "total reward", "rewards/accuracy/mean": "accuracy", "rewards/format/mean": "format",
-              "rewards/parsimony/mean": "parsimony", "episode/tool_calls": "tool calls / episode",
-              "episode/frames": "frames / episode", "episode/answer_chars": "answer length (chars)",
-              "completions/mean_length": "model tokens / episode",
-              "kl": "KL to start", "loss": "loss"}
+CURVE_KEYS = {"reward": "total reward", "rewards/accuracy/mean": "accuracy reward", "rewards/format/mean": "format reward",
+              "rewards/parsimony/mean": "parsimony reward", "episode/tool_calls": "tool calls per episode",
+              "episode/frames": "frames seen per episode", "episode/answer_chars": "answer length (characters)",
+              "completions/mean_length": "model tokens per episode",
+              "kl": "drift from the starting model (KL)", "loss": "GRPO loss"}
+CURVE_YLABELS = {"total reward": "mean reward (0-1)", "accuracy reward": "mean (0-1)", "format reward": "mean (0-1)",
+                 "parsimony reward": "mean (0-1)", "tool calls per episode": "calls", "frames seen per episode": "frames",
+                 "answer length (characters)": "characters (0: no answer)", "model tokens per episode": "tokens",
+                 "drift from the starting model (KL)": "KL divergence", "GRPO loss": "loss"}
 
 
 def curves_from_history(history: list[dict[str, Any]]) -> tuple[list[float], dict[str, list[float]]]:
@@ -60,11 +63,12 @@ def plot_grpo_curves(history: list[dict[str, Any]], path: str | Path | None = No
     from seekerlite.viz import plot_curves
 
     steps, series = curves_from_history(history)
-    fig = plot_curves(series, x=steps, title=title)
+    fig = plot_curves(series, x=steps, title=title, ylabels=CURVE_YLABELS)
     for ax, ys in zip(fig.axes, series.values()):  # GRPO curves are noisy: overlay a running mean (window 8)
         if len(ys) >= 8:
             smooth = [statistics.fmean(ys[max(0, i - 7):i + 1]) for i in range(len(ys))]
-            ax.plot(steps, smooth, color="C1", lw=2, alpha=0.9)
+            ax.plot(steps, smooth, color="C1", lw=2, alpha=0.9, label="running mean of 8 steps")
+            ax.legend(fontsize=9, loc="best")
     if path is None:
         return fig
     fig.savefig(path, dpi=100, bbox_inches="tight")

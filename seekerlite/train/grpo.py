@@ -27,11 +27,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from seekerlite.config import EnvConfig, StudentConfig, assistant_turns, is_tiny, student_preset
-from seekerlite.env import VideoSeekerEnv, opening_messages
+from seekerlite.config import EnvConfig, StudentConfig, is_tiny, student_preset
+from seekerlite.env import VideoSeekerEnv, opening_messages, tool_error_counts
 from seekerlite.runs import RunInfo, read_run, settle, write_run
 from seekerlite.schema import Sample
-from seekerlite.train.rewards import RewardConfig, make_judge, make_reward_funcs, score_completion
+from seekerlite.train.rewards import (
+    RewardConfig,
+    make_judge,
+    make_reward_funcs,
+    reward_failures,
+    score_completion,
+)
 from seekerlite.train.sft import _plain, latest_checkpoint
 
 
@@ -51,13 +57,15 @@ class GRPORunConfig:
     # --- GRPO (TRL's GRPOConfig names)
     num_generations: int = 4  # group size G: rollouts per prompt; lower if out of memory
     per_device_train_batch_size: int = 8  # rollouts per step, a multiple of G (8 = two prompts: steadier steps)
-    max_completion_length: int = 384  # tokens of a whole rollout: model turns + tool results
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step (a group split in micro-batches on small GPUs)
+    max_completion_length: int | None = None  # tokens of a whole rollout (replies + tool results); None = the longest the env allows (seekerlite.budget)
+    max_reply_tokens: int = 96  # tokens of one model reply (thinking + a tool call or the answer); 256 for real checkpoints
     beta: float = 0.02  # KL penalty to the starting policy; 0 = no reference model (faster, no KL curve)
     loss_type: str = "dapo"  # TRL loss: "grpo" | "dapo" | "dr_grpo" | "bnpo" ...
     learning_rate: float = 1e-3  # high because the tiny model is tiny (benchmarks/results/grpo_cpu.md); ~1e-5 (LoRA) for real checkpoints
     temperature: float = 1.0  # sampling temperature of rollouts
     max_steps: int = 40  # optimizer steps (~4 s each for the tiny model on 2 CPU cores)
-    gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant): on for real checkpoints
+    gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant); on by default for real checkpoints
     seed: int = 0  # seeds LoRA init, sampling and data order
     # --- bookkeeping
     output_dir: str = "runs/grpo"  # run.json, checkpoints, weights, log_history.json, curves.png
@@ -68,6 +76,22 @@ class GRPORunConfig:
     eval_rollouts: int = 2  # sampled episodes per held-out sample (more = less noisy means)
     report_to: str = "none"  # experiment tracking, as in TRL: "none" | "tensorboard" | "wandb" | "trackio"
 
+    def __post_init__(self) -> None:  # refused here, before a model loads (TRL would say so after)
+        from seekerlite.strictjson import check_ranges
+
+        check_ranges(self, {"toy_clips": (1, 10_000), "eval_fraction": (0, 0.9), "num_generations": (2, None),
+                            "per_device_train_batch_size": (1, None), "gradient_accumulation_steps": (1, None),
+                            "max_completion_length": (1, None), "max_reply_tokens": (1, None), "beta": (0, None),
+                            "learning_rate": (0, 10), "temperature": (0, None), "max_steps": (1, None),
+                            "save_steps": (1, None), "logging_steps": (1, None), "eval_samples": (0, None),
+                            "eval_rollouts": (1, None)}, optional=("max_completion_length",))
+        if self.form not in ("mc", "oe", "both"):
+            raise ValueError(f"GRPORunConfig: form {self.form!r} (want 'mc', 'oe' or 'both')")
+        if (self.per_device_train_batch_size * self.gradient_accumulation_steps) % self.num_generations:
+            raise ValueError(f"GRPORunConfig: per_device_train_batch_size x gradient_accumulation_steps "
+                             f"({self.per_device_train_batch_size} x {self.gradient_accumulation_steps}) must be a "
+                             f"multiple of num_generations ({self.num_generations}): whole groups per step")
+
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> GRPORunConfig:
         """Defaults that suit `model_id` (a run folder counts as the model it trained): the tiny model as above; a
@@ -76,8 +100,10 @@ class GRPORunConfig:
         base = info.student.model_id if info is not None and info.student is not None else model_id
         if is_tiny(base):
             return cls(**({"student": replace(student_preset(base), model_id=model_id)} | kw))
-        real = {"learning_rate": 1e-5, "per_device_train_batch_size": 4, "gradient_checkpointing": True,
-                "max_steps": 200, "max_completion_length": 4096}
+        from seekerlite.plan import trainer_defaults
+
+        real = {"learning_rate": 1e-5, "gradient_checkpointing": True, "max_steps": 200, "max_reply_tokens": 256} \
+            | trainer_defaults(base, "grpo")
         return cls(**({"student": replace(student_preset(base), model_id=model_id)} | real | kw))
 
 
@@ -126,7 +152,8 @@ def data_file(data: str) -> Path:
 
 def load_samples(cfg: GRPORunConfig) -> tuple[list[Sample], list[Sample], str]:
     """(train, held-out, base_dir): the JSONL of ``cfg.data`` or a toy world, split by clip, train filtered by form."""
-    from seekerlite.data import keep_form, load_samples as load, split_by_video
+    from seekerlite.data import keep_form, split_by_video
+    from seekerlite.data import load_samples as load
 
     spec = str(data_file(cfg.data)) if cfg.data else f"toy:{cfg.toy_clips}@{cfg.toy_seed}"
     samples, base = load(spec, out_dir=Path(cfg.output_dir))
@@ -166,20 +193,50 @@ def load_policy(cfg: GRPORunConfig) -> Any:
                         gradient_checkpointing=cfg.gradient_checkpointing)
 
 
-def grpo_config(cfg: GRPORunConfig, **overrides: Any) -> Any:
-    """TRL's GRPOConfig from ours (CPU when no GPU, our reward weights and tool rounds)."""
+def episode_budget_of(cfg: GRPORunConfig, processor: Any) -> Any:
+    """The token budget of one rollout (``seekerlite.budget``), measured with the processor (its pixel limit first
+    lowered to the environment's frame budget)."""
+    from seekerlite.budget import fit_processor, processor_budget
+
+    fit_processor(processor, cfg.env)
+    return processor_budget(cfg.env, processor, cfg.max_reply_tokens)
+
+
+def grpo_config(cfg: GRPORunConfig, processor: Any = None, backend: str = "full", **overrides: Any) -> Any:
+    """TRL's GRPOConfig from ours: CPU when no GPU; our reward weights and tool rounds; ``max_completion_length``
+    from the episode budget unless set (too small for one tool round is refused: TRL would drop tool results
+    silently); each reply capped at ``max_reply_tokens``; image/video pad tokens never sampled; bf16 only from
+    compute capability 8.0 (else fp16); non-reentrant checkpointing (unsloth sets up its own at load time)."""
     import torch
     from trl import GRPOConfig
 
+    from seekerlite.budget import completion_length, episode_budget
+    from seekerlite.models.compat import (
+        checkpointing_args,
+        device_capability,
+        precision_args,
+        vision_pad_ids,
+    )
+
+    generation: dict[str, Any] = {"max_new_tokens": cfg.max_reply_tokens}
+    if processor is not None:
+        budget = episode_budget_of(cfg, processor)
+        generation["suppress_tokens"] = vision_pad_ids(processor)
+    else:  # no processor at hand: the estimate for Qwen3-VL
+        budget = episode_budget(cfg.env, reply_tokens=cfg.max_reply_tokens)
+    length = completion_length(cfg.max_completion_length, budget)
+    cuda = torch.cuda.is_available()
     kw: dict[str, Any] = dict(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.per_device_train_batch_size,
-        num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, generation_kwargs=generation,
+        num_generations=cfg.num_generations, max_completion_length=length,
         max_tool_calling_iterations=cfg.env.max_tool_rounds, beta=cfg.beta, loss_type=cfg.loss_type,
         learning_rate=cfg.learning_rate, temperature=cfg.temperature, max_steps=cfg.max_steps, seed=cfg.seed,
         reward_weights=cfg.rewards.weights, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
         save_strategy="steps", report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-        use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(), log_completions=False,
-        disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0)
+        use_cpu=not cuda, log_completions=False, disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
+        **precision_args(device_capability() if cuda else None, cfg.student.dtype),
+        **checkpointing_args(GRPOConfig, cfg.gradient_checkpointing and backend != "unsloth"))
     return GRPOConfig(**(kw | overrides))
 
 
@@ -191,18 +248,25 @@ def make_trainer(cfg: GRPORunConfig, student: Any, train_rows: list[dict[str, An
     funcs, _ = make_reward_funcs(cfg.rewards)
     funcs[0] = with_episode_stats(funcs[0])
     return GRPOTrainer(model=student.model, processing_class=student.processor, reward_funcs=funcs,
-                       args=grpo_config(cfg, **overrides), train_dataset=rows_to_dataset(train_rows),
+                       args=grpo_config(cfg, student.processor, student.backend, **overrides),
+                       train_dataset=rows_to_dataset(train_rows),
                        environment_factory=partial(VideoSeekerEnv, cfg.env))
 
 
 def with_episode_stats(reward_func: Any) -> Any:
-    """Wrap a reward function so that, under TRL, it also logs per-episode tool calls, frames and answer length
-    (through the ``log_metric`` callback TRL passes reward functions; silently skipped where there is none)."""
+    """Wrap a reward function so that, under TRL, it also logs per-episode tool calls, frames, answer length and
+    ``episode/tool_results_dropped``: tool results the environment served that TRL rolled back because they would
+    overflow ``max_completion_length`` (TRL itself drops them silently); through the ``log_metric`` callback TRL
+    passes reward functions (silently skipped where there is none)."""
+    from seekerlite.budget import count_dropped
     from seekerlite.grammar import count_tool_use, final_answer
 
     def wrapped(completions: list[Any], **kwargs: Any) -> list[float]:
         log = kwargs.get("log_metric")
+        dropped = count_dropped(kwargs.get("environments") or [], completions)
         if log is not None:
+            for d in dropped:
+                log("episode/tool_results_dropped", float(d))
             for c in completions:
                 calls, frames = count_tool_use(c)
                 log("episode/tool_calls", float(calls))
@@ -232,12 +296,20 @@ def train_grpo(cfg: GRPORunConfig, eval_sets: dict[str, list[Sample]] | None = N
     Returns:
         summary: ``before``/``after`` reward components per eval set, ``log_history``.
     """
+    from seekerlite.models.loading import import_unsloth_first
+
+    import_unsloth_first(cfg.student)  # before anything imports transformers, when unsloth will be the backend
     import torch
 
+    from seekerlite.budget import dropped_tool_results
     from seekerlite.data import keep_form
     from seekerlite.train.curves import plot_grpo_curves
 
     cfg = settle_with_runs(cfg, explicit, override)
+    from seekerlite.train.progress import check_report_to, quiet_libraries
+
+    check_report_to(cfg.report_to)
+    quiet_libraries(four_bit=cfg.student.load_in_4bit or cfg.student.backend == "bnb-4bit")
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     out = Path(cfg.output_dir)
@@ -245,9 +317,15 @@ def train_grpo(cfg: GRPORunConfig, eval_sets: dict[str, list[Sample]] | None = N
     train, held_out, base = load_samples(cfg)
     if not train:
         raise ValueError(f"no {cfg.form.upper()} training samples in {cfg.data or 'the toy world'}")
+    per_step = max(1, cfg.per_device_train_batch_size // max(1, cfg.num_generations))
+    if len(train) < per_step:  # TRL would train 0 steps and end in an unrelated error
+        raise ValueError(f"{cfg.data or 'the toy world'}: {len(train)} {cfg.form.upper()} training sample(s), but one "
+                         f"step takes {per_step} prompts (--batch-size {cfg.per_device_train_batch_size} / "
+                         f"--num-generations {cfg.num_generations}); add samples, use --form both, or lower --batch-size")
     if eval_sets is None:
         eval_sets = {"held_out": keep_form(held_out, cfg.form)[: cfg.eval_samples]}
     eval_sets = {k: v for k, v in eval_sets.items() if v}
+    rows = build_rows(train, base, cfg.env)  # opens every sample's video and marked frame: bad data fails before the model loads
     student = load_policy(cfg)
     weights = "adapter" if _is_peft(student.model) else "model"
     parent = cfg.student.model_id if Path(cfg.student.model_id).is_dir() else None
@@ -256,15 +334,26 @@ def train_grpo(cfg: GRPORunConfig, eval_sets: dict[str, list[Sample]] | None = N
     summary: dict[str, Any] = {"config": _plain(cfg), "n_train": len(train), "n_eval": {k: len(v) for k, v in eval_sets.items()}}
     resume = latest_checkpoint(cfg.output_dir) if cfg.resume_from_checkpoint == "latest" else cfg.resume_from_checkpoint
     if evaluate_before and not resume:
-        summary["before"] = {k: evaluate(student.model, student.processor, v, base, cfg, seed=1234 + cfg.seed)
-                             for k, v in eval_sets.items()}
-    trainer = make_trainer(cfg, student, build_rows(train, base, cfg.env))
+        summary["before"] = {k: evaluate(student.model, student.processor, v, base, cfg, seed=1234 + cfg.seed,
+                                         backend=student.backend) for k, v in eval_sets.items()}
+    trainer = make_trainer(cfg, student, rows)
+    from seekerlite.train.progress import LOG_NAME, calm_trainer
+
+    calm_trainer(trainer, "GRPO", out / LOG_NAME)  # one progress line; every logged step in train_log.jsonl
+    dropped_before = dropped_tool_results()["tool_results_dropped"]
+    errors_before, failures_before = tool_error_counts(), reward_failures()
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out / weights))
     history = trainer.state.log_history
     (out / "log_history.json").write_text(json.dumps(history, indent=1))
-    summary["after"] = {k: evaluate(trainer.model, student.processor, v, base, cfg, seed=1234 + cfg.seed)
-                        for k, v in eval_sets.items()}
+    summary["after"] = {k: evaluate(trainer.model, student.processor, v, base, cfg, seed=1234 + cfg.seed,
+                                    backend=student.backend) for k, v in eval_sets.items()}
+    summary["tool_results_dropped"] = dropped_tool_results()["tool_results_dropped"] - dropped_before  # TRL: silent
+    # failed tool calls (error observations) and completions a reward could not score, during training, by kind
+    summary["tool_errors"] = {k: v - errors_before.get(k, 0) for k, v in tool_error_counts().items()
+                              if v > errors_before.get(k, 0)}
+    summary["reward_failures"] = {k: v - failures_before.get(k, 0) for k, v in reward_failures().items()
+                                  if v > failures_before.get(k, 0)}
     summary["train_seconds"] = next((h["train_runtime"] for h in history if "train_runtime" in h), None)
     if plot:
         summary["curves"] = str(plot_grpo_curves(history, out / "curves.png", title=f"GRPO ({cfg.form})"))
@@ -279,20 +368,20 @@ def _is_peft(model: Any) -> bool:
 
 
 def evaluate(model: Any, processor: Any, samples: list[Sample], base_dir: str, cfg: GRPORunConfig,
-             n_rollouts: int | None = None, seed: int = 1234) -> dict[str, float]:
+             n_rollouts: int | None = None, seed: int = 1234, backend: str = "full") -> dict[str, float]:
     """Mean reward components on ``samples`` over ``n_rollouts`` sampled episodes each (the policy GRPO trains),
-    played by seekerlite's own episode loop with the same prompts, tools and turn limit as training."""
+    played by seekerlite's own episode loop with the same prompts, tools, turn limit and reply length as training
+    (unsloth's ``for_inference`` / ``for_training`` around it under unsloth)."""
     import torch
 
+    from seekerlite.models.loading import inference_mode
     from seekerlite.policies import HFPolicy, run_episodes
 
     judge = make_judge(cfg.rewards.judge, cfg.rewards.f1_threshold)
-    policy = HFPolicy(model, processor, max_new_tokens=max(32, cfg.max_completion_length // assistant_turns(cfg.env)),
-                      do_sample=True, temperature=cfg.temperature, name="grpo-eval")
-    was_training = model.training
-    model.eval()
+    policy = HFPolicy(model, processor, max_new_tokens=cfg.max_reply_tokens, do_sample=True,
+                      temperature=cfg.temperature, name="grpo-eval")
     scores: list[dict[str, float]] = []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), inference_mode(model, backend):
         torch.manual_seed(seed)
         for _ in range(n_rollouts or cfg.eval_rollouts):
             for traj in run_episodes(policy, samples, cfg.env, base_dir=base_dir, batch_size=8, progress=False):
@@ -300,7 +389,6 @@ def evaluate(model: Any, processor: Any, samples: list[Sample], base_dir: str, c
                 first = next(i for i, m in enumerate(traj.messages) if m["role"] == "assistant")
                 scores.append(score_completion(traj.messages[first:], s.answer, s.options, s.question,
                                                cfg.rewards, judge))
-    model.train(was_training)
     keys = scores[0].keys() if scores else []
     return {k: statistics.fmean(x[k] for x in scores) for k in keys} | {"n": float(len(scores))}
 
@@ -342,13 +430,17 @@ def main_grpo(argv: list[str] | None = None) -> int:
         hist = json.loads((Path(extra["plot"]) / "log_history.json").read_text())
         print(f"wrote {plot_grpo_curves(hist, Path(extra['plot']) / 'curves.png')}")
         return 0
+    from seekerlite.runlock import RunLock
+
     if extra["experiment"] == "mc-vs-oe":
         from seekerlite.train.mc_vs_oe import mc_vs_oe_table, run_mc_vs_oe
 
-        print(mc_vs_oe_table(run_mc_vs_oe(cfg, explicit, extra["override"])))
+        with RunLock(cfg.output_dir):  # one process per run folder
+            print(mc_vs_oe_table(run_mc_vs_oe(cfg, explicit, extra["override"])))
         print(f"wrote {Path(cfg.output_dir) / 'mc_vs_oe.md'} and mc_vs_oe.png")
         return 0
-    summary = train_grpo(cfg, explicit=explicit, override=extra["override"])
+    with RunLock(cfg.output_dir):  # a second process on this folder is refused (it would mix checkpoints)
+        summary = train_grpo(cfg, explicit=explicit, override=extra["override"])
     for name in summary.get("after", {}):
         b, a = summary.get("before", {}).get(name, {}), summary["after"][name]
         row = ", ".join(f"{k} {b.get(k, math.nan):.3f} -> {a[k]:.3f}" for k in ("total", "accuracy", "format", "parsimony", "tool_calls"))

@@ -15,7 +15,9 @@ Design choices, each tested on crafted and adversarial completions in tests/test
   answers, or hiding one in a tool call, earns nothing) - the same verdict evaluation reports. MC: the strict
   option letter. OE: a ``Judge`` says whether the free text means the reference (rule-based by default).
 - format: the paper's grammar ``think (tool_call think)* answer``; ``grammar.format_problems`` says what is wrong.
-- a reward function never raises: a completion it cannot read scores 0 (and is logged).
+- a reward function never raises: a completion it cannot read (or a column it lacks) scores 0, is logged, and is
+  counted in ``reward_failures()`` (by reward and exception type) for the training logs; it always returns one
+  score per completion.
 - parsimony: ``max(0, 1 - lambda_c * extra_calls - lambda_f * extra_frames)``, paid only for a correct answer
   ("fewer calls for the same correctness"), with a floor of free calls/frames so that answering without looking
   earns no more than looking once: the policy is never pushed to stop looking.
@@ -24,6 +26,7 @@ Design choices, each tested on crafted and adversarial completions in tests/test
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +35,12 @@ from seekerlite.grammar import Completion, count_tool_use, final_answer, format_
 from seekerlite.judge import Judge, is_correct, make_judge
 
 log = logging.getLogger(__name__)
+_FAILURES: Counter[str] = Counter()  # "<reward>: <exception type>" -> completions scored 0 because scoring raised
+
+
+def reward_failures() -> dict[str, int]:
+    """Completions scored 0 because scoring them raised, in this process, by ``"<reward>: <exception type>"``."""
+    return dict(_FAILURES)
 
 
 @dataclass
@@ -56,8 +65,39 @@ class RewardConfig:
 
 # ---------------------------------------------------------------------------------------------- the rewards
 
-def _column(values: list[Any] | None, n: int) -> list[Any]:
-    return list(values) if values is not None else [None] * n
+def _column(values: Any, n: int) -> list[Any]:
+    """A dataset column as a list of exactly `n` entries (missing or short columns padded with None)."""
+    try:
+        vals = list(values) if values is not None else []
+    except TypeError:
+        vals = []
+    return (vals + [None] * n)[:n]
+
+
+def _n(completions: Any) -> int:
+    try:
+        return len(completions)
+    except TypeError:
+        return 0
+
+
+def _never_raises(name: str) -> Callable[[Callable[..., list[float]]], Callable[..., list[float]]]:
+    """Wrap a reward so that a failure of the whole call (not one completion) scores every completion 0."""
+    def wrap(fn: Callable[..., list[float]]) -> Callable[..., list[float]]:
+        def reward(completions: Any, *args: Any, **kwargs: Any) -> list[float]:
+            n = _n(completions)
+            try:
+                out = fn(completions, *args, **kwargs)
+                return [float(x) for x in out] if len(out) == n else [0.0] * n
+            except Exception as e:  # noqa: BLE001 - a reward must never stop training
+                _FAILURES[f"{name}: {type(e).__name__}"] += n
+                log.warning("reward %s failed on the whole batch (%s: %s); %d completions score 0", name,
+                            type(e).__name__, e, n)
+                return [0.0] * n
+        reward.__name__, reward.__qualname__, reward.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        reward.__wrapped__ = fn  # type: ignore[attr-defined]
+        return reward
+    return wrap
 
 
 def episode_correct(completion: Completion, answer: str, options: list[str] | None = None, question: str = "",
@@ -66,15 +106,17 @@ def episode_correct(completion: Completion, answer: str, options: list[str] | No
     return is_correct(final_answer(completion), answer, options, question, judge)
 
 
-def _safe(fn: Callable[..., float], *args: Any) -> float:
-    """``fn(*args)``, or 0.0 when it raises (a reward must never stop training); the failure is logged."""
+def _safe(fn: Callable[..., float], *args: Any, name: str = "reward") -> float:
+    """``fn(*args)``, or 0.0 when it raises (a reward must never stop training); the failure is logged and counted."""
     try:
-        return fn(*args)
+        return float(fn(*args))
     except Exception as e:  # noqa: BLE001
-        log.warning("reward: scoring a completion failed (%s: %s); it scores 0", type(e).__name__, e)
+        _FAILURES[f"{name}: {type(e).__name__}"] += 1
+        log.warning("reward %s: scoring a completion failed (%s: %s); it scores 0", name, type(e).__name__, e)
         return 0.0
 
 
+@_never_raises("accuracy")
 def accuracy_reward(completions: list[Completion], answer: list[str], options: list[list[str] | None] | None = None,
                     question: list[str] | None = None, judge: Judge | None = None, **kwargs: Any) -> list[float]:
     """1.0 for a correct final answer, else 0.0 (see ``episode_correct``).
@@ -83,18 +125,20 @@ def accuracy_reward(completions: list[Completion], answer: list[str], options: l
     ...                 options=[["x", "y"], None])
     [1.0, 1.0]
     """
-    opts, qs = _column(options, len(completions)), _column(question, len(completions))
-    return [_safe(lambda *x: float(episode_correct(*x)), c, a, o, q or "", judge)
-            for c, a, o, q in zip(completions, answer, opts, qs)]
+    n = len(completions)
+    opts, qs, answers = _column(options, n), _column(question, n), _column(answer, n)
+    return [_safe(lambda *x: float(episode_correct(*x)), c, a, o, q or "", judge, name="accuracy")
+            for c, a, o, q in zip(completions, answers, opts, qs)]
 
 
+@_never_raises("format")
 def format_reward(completions: list[Completion], **kwargs: Any) -> list[float]:
     """1.0 when a rollout follows ``think (tool_call think)* answer`` exactly (see ``format_problems``), else 0.0.
 
     >>> format_reward(["<think>a</think><answer>B</answer>", "<answer>B</answer>"])
     [1.0, 0.0]
     """
-    return [_safe(lambda c: float(not format_problems(c)), c) for c in completions]
+    return [_safe(lambda c: float(not format_problems(c)), c, name="format") for c in completions]
 
 
 def parsimony_score(n_calls: int, n_frames: int, call_penalty: float = 0.2, free_calls: int = 1,
@@ -108,6 +152,7 @@ def parsimony_score(n_calls: int, n_frames: int, call_penalty: float = 0.2, free
     return max(0.0, 1.0 - call_penalty * extra_calls - frame_penalty * extra_frames)
 
 
+@_never_raises("parsimony")
 def parsimony_reward(completions: list[Completion], answer: list[str] | None = None,
                      options: list[list[str] | None] | None = None, question: list[str] | None = None, *,
                      judge: Judge | None = None, call_penalty: float = 0.2, free_calls: int = 1,
@@ -124,13 +169,15 @@ def parsimony_reward(completions: list[Completion], answer: list[str] | None = N
     n = len(completions)
     correct = [True] * n
     if needs_correct:
-        if answer is None:
-            raise ValueError("parsimony_reward(needs_correct=True) needs the `answer` column")
+        if answer is None:  # a dataset without answers: nothing can be called correct (counted, not raised)
+            _FAILURES["parsimony: no answer column"] += n
+            log.warning("parsimony_reward(needs_correct=True) got no `answer` column; %d completions score 0", n)
+            return [0.0] * n
         correct = [c > 0 for c in accuracy_reward(completions, answer, options, question, judge=judge)]
     out = []
     for comp, ok in zip(completions, correct):
         out.append(_safe(lambda c: parsimony_score(*count_tool_use(c), call_penalty, free_calls, frame_penalty,
-                                                   free_frames), comp) if ok else 0.0)
+                                                   free_frames), comp, name="parsimony") if ok else 0.0)
     return out
 
 

@@ -40,7 +40,7 @@ class SFTRunConfig:
     data: str | None = None  # chat dataset (sft.jsonl) or a pipeline run folder; None = a toy world played by the oracle
     toy_clips: int = 8  # clips of the generated toy world (~11 episodes per clip: MC + OE questions)
     toy_seed: int = 0  # seed of the toy training world (evaluate on another seed)
-    max_length: int | None = 4096  # longest episode in tokens; longer raises (never cut); ~1k for toy episodes
+    max_length: int | None = None  # longest episode in tokens; longer raises (never cut); None = the longest the env allows (seekerlite.budget)
     # --- optimisation (TRL's SFTConfig names)
     num_train_epochs: float = 5.0  # passes over the data (ignored when max_steps > 0)
     max_steps: int = -1  # optimizer steps; -1 = use num_train_epochs
@@ -50,7 +50,7 @@ class SFTRunConfig:
     lr_scheduler_type: str = "cosine"  # "cosine" | "linear" | "constant" ...
     warmup_steps: float = 0.05  # warm-up: a share of all steps if < 1, else a number of steps
     weight_decay: float = 0.0  # AdamW weight decay
-    gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant): on for real checkpoints
+    gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant); on by default for real checkpoints
     seed: int = 0  # seeds LoRA init and data order
     # --- bookkeeping
     output_dir: str = "runs/sft"  # run.json, checkpoints, weights, loss.json, loss.png
@@ -61,14 +61,28 @@ class SFTRunConfig:
     save_merged: bool = False  # LoRA runs: also save the adapter merged into its base (a plain model folder) in merged/
     report_to: str = "none"  # experiment tracking, as in TRL: "none" | "tensorboard" | "wandb" | "trackio"
 
+    def __post_init__(self) -> None:  # refused here, before a model loads (TRL would say so after)
+        from seekerlite.strictjson import check_ranges
+
+        check_ranges(self, {"toy_clips": (1, 10_000), "max_length": (1, None), "num_train_epochs": (0, None),
+                            "max_steps": (-1, None), "per_device_train_batch_size": (1, None),
+                            "gradient_accumulation_steps": (1, None), "learning_rate": (0, 10), "warmup_steps": (0, None),
+                            "weight_decay": (0, None), "logging_steps": (1, None), "save_steps": (1, None),
+                            "save_total_limit": (1, None)}, optional=("max_length", "save_total_limit"))
+        if self.max_steps == 0 or (self.max_steps < 0 and self.num_train_epochs <= 0):
+            raise ValueError(f"SFTRunConfig: max_steps={self.max_steps} with num_train_epochs={self.num_train_epochs} "
+                             "trains nothing (want max_steps >= 1, or -1 and num_train_epochs > 0)")
+
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> SFTRunConfig:
         """Defaults that suit `model_id`: the tiny model as above; a real checkpoint gets QLoRA, a small learning
         rate, batch 1 with accumulation and gradient checkpointing (a 16 GB card)."""
         if is_tiny(model_id):
             return cls(**({"student": student_preset(model_id)} | kw))
-        real = {"learning_rate": 1e-4, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 8,
-                "gradient_checkpointing": True, "num_train_epochs": 2.0, "max_length": 8192}
+        from seekerlite.plan import trainer_defaults
+
+        real = {"learning_rate": 1e-4, "gradient_checkpointing": True, "num_train_epochs": 2.0} \
+            | trainer_defaults(model_id, "sft")
         return cls(**({"student": student_preset(model_id)} | real | kw))
 
 
@@ -152,9 +166,16 @@ def load_sft_student(cfg: SFTRunConfig) -> Any:
 
 def sft_config(cfg: SFTRunConfig, backend: str = "full", **overrides: Any) -> Any:
     """TRL's SFTConfig from ours: our collator does the tokenizing, so TRL's dataset preparation is skipped and
-    our columns are kept; CPU when there is no GPU."""
+    our columns are kept; CPU when there is no GPU; bf16 only from compute capability 8.0 (else fp16);
+    non-reentrant checkpointing (unsloth sets up its own at load time)."""
     import torch
     from trl import SFTConfig
+
+    from seekerlite.models.compat import (
+        checkpointing_args,
+        device_capability,
+        precision_args,
+    )
 
     cuda = torch.cuda.is_available()
     kw: dict[str, Any] = dict(
@@ -165,16 +186,20 @@ def sft_config(cfg: SFTRunConfig, backend: str = "full", **overrides: Any) -> An
         seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         disable_tqdm=True, max_length=cfg.max_length, dataset_kwargs={"skip_prepare_dataset": True},
-        remove_unused_columns=False, use_cpu=not cuda, bf16=cuda and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0)
-    # transformers >= 5.2x renamed gradient_checkpointing to activation_checkpointing (the old name warns there;
-    # 5.17 knows only the old one). unsloth sets up its own checkpointing at load time.
-    ckpt = "activation_checkpointing" if "activation_checkpointing" in {f.name for f in fields(SFTConfig)} \
-        else "gradient_checkpointing"
-    kw[ckpt] = cfg.gradient_checkpointing and backend != "unsloth"
-    if kw[ckpt]:
-        kw[f"{ckpt}_kwargs"] = {"use_reentrant": False}
+        remove_unused_columns=False, use_cpu=not cuda, dataloader_num_workers=0,
+        **precision_args(device_capability() if cuda else None, cfg.student.dtype),
+        **checkpointing_args(SFTConfig, cfg.gradient_checkpointing and backend != "unsloth"))
     return SFTConfig(**(kw | overrides))
+
+
+def resolve_max_length(cfg: SFTRunConfig, processor: Any) -> SFTRunConfig:
+    """The config with ``max_length`` derived from the environment's token budget when unset (an explicit one too
+    small for the prompt and one tool round is refused, with the numbers); the processor's pixel limit is lowered
+    to the environment's frame budget first (``budget.fit_processor``)."""
+    from seekerlite.budget import fit_processor, processor_budget, sft_length
+
+    fit_processor(processor, cfg.env)
+    return replace(cfg, max_length=sft_length(cfg.max_length, processor_budget(cfg.env, processor)))
 
 
 def make_trainer(cfg: SFTRunConfig, student: Any, dataset: Any, **overrides: Any) -> Any:
@@ -183,14 +208,18 @@ def make_trainer(cfg: SFTRunConfig, student: Any, dataset: Any, **overrides: Any
 
     from seekerlite.train.collate import ChatCollator
 
+    cfg = resolve_max_length(cfg, student.processor)
     return SFTTrainer(model=student.model, args=sft_config(cfg, student.backend, **overrides), train_dataset=dataset,
                       processing_class=student.processor,
                       data_collator=ChatCollator(student.processor, max_length=cfg.max_length))
 
 
 def latest_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest ``checkpoint-N`` folder of a run, or None."""
-    cks = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    """The newest complete ``checkpoint-N`` folder of a run, or None. The Trainer writes ``trainer_state.json``
+    last, so a checkpoint without it was cut short (a kill -9 while saving) and is passed over."""
+    cks = sorted((p for p in Path(output_dir).glob("checkpoint-*")
+                  if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()),
+                 key=lambda p: int(p.name.split("-")[-1]))
     return str(cks[-1]) if cks else None
 
 
@@ -206,8 +235,19 @@ def train_sft(cfg: SFTRunConfig, explicit: set[str] | None = None, override: boo
     """
     import matplotlib.pyplot as plt
 
+    from seekerlite.models.loading import import_unsloth_first
     from seekerlite.train.curves import loss_history, plot_loss
 
+    import_unsloth_first(cfg.student)  # before anything imports transformers, when unsloth will be the backend
+    from seekerlite.train.progress import (
+        LOG_NAME,
+        calm_trainer,
+        check_report_to,
+        quiet_libraries,
+    )
+
+    check_report_to(cfg.report_to)
+    quiet_libraries(four_bit=cfg.student.load_in_4bit or cfg.student.backend == "bnb-4bit")
     cfg = settle_with_data(cfg, explicit, override)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,6 +258,7 @@ def train_sft(cfg: SFTRunConfig, explicit: set[str] | None = None, override: boo
     write_run(out, RunInfo("sft", env=cfg.env, student=cfg.student, seed=cfg.seed, data=str(data), weights=weights,
                            config=_plain(cfg)))
     trainer = make_trainer(cfg, student, dataset)
+    calm_trainer(trainer, "SFT", out / LOG_NAME)  # one progress line; every logged step in train_log.jsonl
     resume = latest_checkpoint(out) if cfg.resume_from_checkpoint == "latest" else cfg.resume_from_checkpoint
     t0 = time.time()
     trainer.train(resume_from_checkpoint=resume)
@@ -245,7 +286,8 @@ def _plain(cfg: Any) -> dict[str, Any]:
 
 def save_trained(model: Any, student: Any, out: Path, merge: bool = False) -> dict[str, str]:
     """Save the adapter (``out/adapter``; with ``merge``, also merged into its base in ``out/merged``) or the full
-    model (``out``), each with the processor. The merge runs in the model's compute dtype on its device."""
+    model (``out``), each with the processor. The merge loads the base unquantized in the compute dtype on the
+    student's device (``models.loading.merge_adapter``)."""
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):  # full fine-tuning
@@ -256,9 +298,9 @@ def save_trained(model: Any, student: Any, out: Path, merge: bool = False) -> di
     student.processor.save_pretrained(out / "adapter")
     saved = {"adapter_dir": str(out / "adapter")}
     if merge:
-        from seekerlite.models import load_trained
+        from seekerlite.models.loading import merge_adapter
 
-        merged = load_trained(out / "adapter", student.config, inference=True).model.merge_and_unload()
+        merged = merge_adapter(out / "adapter", student.config)
         merged.save_pretrained(out / "merged")
         student.processor.save_pretrained(out / "merged")
         saved["merged_dir"] = str(out / "merged")
@@ -292,8 +334,11 @@ def config_from_argv(argv: list[str] | None = None) -> tuple[SFTRunConfig, set[s
 
 def main_sft(argv: list[str] | None = None) -> int:
     """``seekerlite sft [--data sft.jsonl|RUN] [--model ID] [--out DIR] ...``: fine-tune the student on episodes."""
+    from seekerlite.runlock import RunLock
+
     cfg, explicit, override = config_from_argv(argv)
-    summary = train_sft(cfg, explicit, override)
+    with RunLock(cfg.output_dir):  # a second process on this folder is refused (it would mix checkpoints)
+        summary = train_sft(cfg, explicit, override)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("trainer", "student")}, indent=1))
     print(f"loss curve: {Path(cfg.output_dir) / 'loss.png'}")
     return 0

@@ -1,0 +1,226 @@
+"""python benchmarks/learning_signal.py [--model tiny] [--seeds 0 1 2] [--out benchmarks/results/learning_signal.md]
+
+Does the recipe teach the student to look? For each seed: a toy world of the tool families (``toyworld.TOOL_TASKS``,
+MC) for training, SFT on the oracle's trajectories (grid-cell crops), then GRPO on the same world's questions; each
+stage is evaluated on held-out toy worlds of *other* seeds (never trained on), with and without tools. Reports per
+stage: accuracy (95 % bootstrap interval over the pooled held-out episodes of all seeds, and the spread of the seed
+means), tool calls per episode and region_hit (share of crops whose region holds the target,
+``evaluate.metrics.region_looks``), a figure, and the "where the student looked" heatmap (``viz.plot_look_heatmap``)
+of the final GRPO students. ``--mc-vs-oe`` also runs ``train.mc_vs_oe`` from the first seed's SFT run.
+
+It runs the library functions the CLI runs (``train_sft``, ``train_grpo``, ``evaluate.run.evaluate``) at small
+sizes; ``--model`` is any base the CLI takes ("tiny" = "tiny-random", the random-init base; "tiny-pretrained").
+Long: budget ~8 min per seed on 2 idle cores (``--sft-epochs``, ``--grpo-steps``, ``--clips`` trade time for signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from env_latency import machine
+from tool_value import tool_world
+
+from seekerlite.config import EnvConfig
+from seekerlite.evaluate.metrics import bootstrap_ci
+from seekerlite.toyworld import TOOL_TASKS
+
+STAGES = ("base", "SFT", "GRPO")
+
+
+def train_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, str]:
+    """SFT then GRPO of one seed on its training world; {"base", "SFT", "GRPO": policy spec}."""
+    import torch
+
+    from seekerlite.policies import OraclePolicy, run_episodes
+    from seekerlite.train.grpo import GRPORunConfig, train_grpo
+    from seekerlite.train.sft import SFTRunConfig, train_sft
+    from seekerlite.trajectory import save_chat_dataset
+
+    torch.set_num_threads(args.threads)
+    env = EnvConfig()
+    train, base = tool_world(work / f"world-train-{seed}", args.clips, 1000 + seed, families=TOOL_TASKS)
+    sft_dir, grpo_dir = work / f"sft-{seed}", work / f"grpo-{seed}"
+    if not (sft_dir / "summary.json").is_file():
+        trajs = run_episodes(OraclePolicy(seed=seed), train, env, base_dir=str(base), progress=False)
+        data = save_chat_dataset(trajs, work / f"sft-data-{seed}")
+        train_sft(SFTRunConfig.for_model(args.model, data=str(data), output_dir=str(sft_dir), seed=seed, env=env,
+                                         num_train_epochs=args.sft_epochs, logging_steps=10, save_steps=10_000))
+    if not (grpo_dir / "summary.json").is_file():
+        cfg = GRPORunConfig.for_model(str(sft_dir), data=str(base / "samples.jsonl"), output_dir=str(grpo_dir),
+                                      seed=seed, max_steps=args.grpo_steps, eval_samples=0, eval_fraction=0.0,
+                                      save_steps=10_000, form="mc", num_generations=args.grpo_group,
+                                      per_device_train_batch_size=args.grpo_group * args.grpo_prompts)
+        train_grpo(cfg, plot=True)
+    return {"base": args.model, "SFT": str(sft_dir), "GRPO": str(grpo_dir)}
+
+
+def evaluate_stage(spec: str, samples: list, base: Path, tools: bool, seed: int) -> list[dict[str, Any]]:
+    """Records (dicts) of one policy on the held-out samples, with or without tools."""
+    from dataclasses import asdict
+
+    from seekerlite.evaluate.run import EvalConfig, evaluate
+
+    policy = spec if tools else f"no-tool:{spec}"
+    res = evaluate(policy, samples, base, EvalConfig(policy=policy, n_bootstrap=0, seed=seed, batch_size=8,
+                                                     max_new_tokens=96, save_images=0), progress=False)
+    return [asdict(r) for r in res.records]
+
+
+def stats(records: list[dict[str, Any]], by_seed: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Accuracy (pooled, 95 % bootstrap CI; seed means and their spread), tool calls, region_hit."""
+    acc = [r["correct"] for r in records]
+    lo, hi = bootstrap_ci(acc, 2000)
+    means = [sum(r["correct"] for r in v) / len(v) for v in by_seed.values() if v]
+    calls = sum(r["n_region_calls"] for r in records)
+    return {"n": len(records), "accuracy": sum(acc) / len(acc), "ci": [lo, hi], "seed_means": means,
+            "seed_sd": statistics.stdev(means) if len(means) > 1 else math.nan,
+            "tool_calls": sum(r["n_tool_calls"] for r in records) / len(records),
+            "region_calls": calls, "region_hit": sum(r["n_region_hits"] for r in records) / calls if calls else math.nan}
+
+
+def plot(table: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    x = range(len(STAGES))
+    for tools, color in ((False, "0.6"), (True, "C0")):
+        rows = [table[f"{s} | {'tools' if tools else 'no tools'}"] for s in STAGES]
+        label = "with tools" if tools else "without tools"
+        axes[0].errorbar([i + (0.08 if tools else -0.08) for i in x], [r["accuracy"] for r in rows],
+                         yerr=[[r["accuracy"] - r["ci"][0] for r in rows], [r["ci"][1] - r["accuracy"] for r in rows]],
+                         fmt="o-", color=color, capsize=3, label=label)
+        if tools:
+            axes[1].bar(x, [r["tool_calls"] for r in rows], color=color)
+            axes[2].bar(x, [0 if math.isnan(r["region_hit"]) else r["region_hit"] for r in rows], color=color)
+    axes[0].axhline(0.25, ls=":", color="k", lw=1, label="chance")
+    axes[0].set_ylim(0, 1)
+    axes[0].legend(fontsize=8)
+    for ax, title in zip(axes, ("held-out MC accuracy (95 % CI)", "tool calls / episode", "region_hit (crops holding the target)")):
+        ax.set_xticks(list(x), STAGES)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def markdown(table: dict[str, dict[str, Any]], args: argparse.Namespace, command: str, minutes: float,
+             mc_vs_oe: str | None, notes: list[str], stem: str = "learning_signal") -> str:
+    def pct(v: float) -> str:
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+    head = (f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. Command: `{command}` "
+            f"({minutes:.1f} min).")
+    setup = (f"Base model `{args.model}` (`{getattr(args, 'resolved', args.model)}`); seeds {args.seeds}; per seed: {args.clips} training clips (world seed "
+             f"1000 + seed, families {', '.join(TOOL_TASKS)}, MC), SFT {args.sft_epochs} epochs on the oracle's "
+             f"trajectories, GRPO {args.grpo_steps} steps of {args.grpo_prompts} x {args.grpo_group} rollouts; held "
+             f"out: {args.eval_clips} clips of world seed 2000 + seed (never trained on). Accuracy: pooled over "
+             "seeds, 95 % bootstrap interval over episodes; seed means with their standard deviation. Chance 25 %. "
+             "Without tools = the same student with no tool rounds (a student that always calls a tool first then "
+             "never answers).")
+    lines = ["# Learning signal: base -> SFT -> GRPO on the toy world's tool families", "", head, "", setup, "",
+             "| stage | tools | n | accuracy % [95 % CI] | seed means % (sd) | tool calls / ep | crops with region | region_hit % |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, r in table.items():
+        stage, tools = key.split(" | ")
+        means = ", ".join(pct(m) for m in r["seed_means"])
+        lines.append(f"| {stage} | {tools} | {r['n']} | {pct(r['accuracy'])} [{pct(r['ci'][0])}, {pct(r['ci'][1])}] | "
+                     f"{means} ({pct(r['seed_sd'])}) | {r['tool_calls']:.2f} | {r['region_calls']} | {pct(r['region_hit'])} |")
+    lines += ["", f"![learning signal]({stem}.png)", "", f"![where the GRPO students looked]({stem}_looks.png)"]
+    if mc_vs_oe:
+        lines += ["", f"## MC vs OE (seed {args.seeds[0]}, from its SFT run)", "",
+                  f"`train.mc_vs_oe.run_mc_vs_oe`: GRPO {args.grpo_steps} steps from the seed's SFT student, once on "
+                  f"the MC and once on the OE form of a fresh tool-family world (world seed 3000 + seed, "
+                  f"{args.clips} clips, a quarter of them held out); scored on up to 12 held-out questions of each form, "
+                  "2 sampled rollouts each.", "", mc_vs_oe]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="tiny", help="base student: tiny | tiny-random | a model folder")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--clips", type=int, default=24, help="training clips per seed")
+    ap.add_argument("--eval-clips", type=int, default=12, help="held-out clips per seed")
+    ap.add_argument("--sft-epochs", type=float, default=4.0)
+    ap.add_argument("--grpo-steps", type=int, default=30)
+    ap.add_argument("--grpo-group", type=int, default=4, help="GRPO group size (rollouts per prompt)")
+    ap.add_argument("--grpo-prompts", type=int, default=1, help="prompts per GRPO step")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--mc-vs-oe", action="store_true", help="also run train.mc_vs_oe from the first seed's SFT run")
+    ap.add_argument("--work", default="runs/learning_signal", help="run folders (reused when already there)")
+    ap.add_argument("--out", default="benchmarks/results/learning_signal.md")
+    ap.add_argument("--note", action="append", default=[], help="a line added to the results' notes")
+    args = ap.parse_args(argv)
+    from seekerlite.config import is_tiny
+    from seekerlite.models.loading import resolve_model_path
+
+    args.resolved = Path(resolve_model_path(args.model)).name if is_tiny(args.model) else args.model  # which tiny
+    t0 = time.time()
+    work, out = Path(args.work), Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for seed in args.seeds:
+        specs = train_seed(seed, args, work)
+        held, hbase = tool_world(work / f"world-eval-{seed}", args.eval_clips, 2000 + seed, families=TOOL_TASKS)
+        for stage in STAGES:
+            for tools in (False, True):
+                key = f"{stage} | {'tools' if tools else 'no tools'}"
+                cache = work / f"eval-{seed}-{stage}-{'tools' if tools else 'none'}.json"
+                if not cache.is_file():
+                    cache.write_text(json.dumps(evaluate_stage(specs[stage], held, hbase, tools, seed)))
+                records.setdefault(key, {})[seed] = json.loads(cache.read_text())
+        print(f"seed {seed} done at {(time.time() - t0) / 60:.1f} min", flush=True)
+        done = args.seeds[: args.seeds.index(seed) + 1]
+        write_results(records, argparse.Namespace(**{**vars(args), "seeds": done}), out, work, t0, None, argv)
+    mc_md = None
+    if args.mc_vs_oe:
+        from seekerlite.train.grpo import GRPORunConfig
+        from seekerlite.train.mc_vs_oe import mc_vs_oe_table, run_mc_vs_oe
+
+        s0 = args.seeds[0]
+        world = tool_world(work / f"world-mcoe-{s0}", args.clips, 3000 + s0, families=TOOL_TASKS, oe=True)[1]
+        cfg = GRPORunConfig.for_model(str(work / f"sft-{s0}"), data=str(world / "samples.jsonl"),
+                                      output_dir=str(work / "mc_vs_oe"), seed=s0, max_steps=args.grpo_steps,
+                                      save_steps=10_000, eval_samples=12)
+        done_file = work / "mc_vs_oe" / "mc_vs_oe.json"  # reused when already there, as the other runs are
+        results = json.loads(done_file.read_text()) if done_file.is_file() else run_mc_vs_oe(replace(cfg))
+        mc_md = mc_vs_oe_table(results)
+        write_results(records, args, out, work, t0, mc_md, argv)
+    print(out.read_text())
+    return 0
+
+
+def write_results(records: dict[str, dict[int, list[dict[str, Any]]]], args: argparse.Namespace, out: Path,
+                  work: Path, t0: float, mc_md: str | None, argv: list[str] | None) -> dict[str, Any]:
+    """The table, the figure and the heatmap of the seeds done so far (rewritten after every seed)."""
+    from seekerlite.viz import plot_look_heatmap
+
+    table = {k: stats([r for v in by.values() for r in v], by) for k, by in records.items()}
+    (work / "learning_signal.json").write_text(json.dumps(table, indent=1))
+    plot(table, out.parent / f"{out.stem}.png")
+    looks = [lk for v in records["GRPO | tools"].values() for r in v for lk in (r.get("looks") or [])]
+    fig = plot_look_heatmap(looks, title=f"Where the GRPO students looked ({len(looks)} crops, seeds {args.seeds})")
+    fig.savefig(out.parent / f"{out.stem}_looks.png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    command = "python benchmarks/learning_signal.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    out.write_text(markdown(table, args, command.strip(), (time.time() - t0) / 60, mc_md, args.note, out.stem))
+    return table
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

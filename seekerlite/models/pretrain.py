@@ -1,0 +1,397 @@
+"""Perception pretraining of the embedded tiny student: a curriculum of toy-world questions, answer tokens only.
+
+    seekerlite build-tiny-model --pretrain --out runs/pretrain          # ~20 min on 2 cores
+    seekerlite build-tiny-model --pretrain --ship                       # and copy the weights into the package
+
+A random-init 1.2 M-parameter Qwen3-VL learns nothing from a uniform mix of perception tasks (it stays at chance:
+an object is 1-2 of a frame's 12 visual tokens), but it does learn one task whose examples are half
+object-centred crops. So ``pretrain`` runs *stages* (``PretrainConfig.stages``): colour on object-centred crops
+first (short prompts), then colour on crops and full frames, then each stage adds tasks (``pretrain_tasks.PRETRAIN_TASKS``) while ``new_task_share`` of its examples
+are the new tasks and the rest replays the earlier ones. After every ``eval_every`` steps and at each stage's end,
+per-task accuracy is measured on a fixed held-out set (clips of seeds no evaluation world uses). Accuracy is
+teacher-forced exact match of the answer tokens, which is what greedy decoding would write after ``<answer>``.
+
+The examples are chats in the episodes' layout, rendered with the tiny processor's own chat template and image
+processor (``PretrainCollator``: the template text is tokenized once per distinct text, images are expanded to
+their patch tokens as the processor does; ``tests/test_pretrain.py`` checks the ids match the processor's).
+Examples are generated in one background worker while the main process trains on one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seekerlite.models.pretrain_tasks import (
+    PRETRAIN_TASKS,
+    Example,
+    pretrain_seed,
+    shorten,
+)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class PretrainConfig:
+    """The perception-pretraining curriculum and its optimiser (defaults: the shipped weights' recipe)."""
+
+    stages: str = "colour_crop:300,colour:300,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300"  # tasks added per stage and its steps, comma-separated
+    new_task_share: float = 0.5  # share of a stage's examples drawn from the tasks it adds (the rest replays earlier ones)
+    learning_rate: float = 3e-3  # AdamW peak learning rate
+    warmup_steps: int = 50  # linear warm-up steps
+    decay_share: float = 0.15  # final share of all steps over which the learning rate decays linearly to 10 %
+    per_device_train_batch_size: int = 16  # examples per step
+    short_share_first: float = 1.0  # share of short-prompt examples in the first stage (pretrain_tasks.shorten)
+    short_share: float = 0.5  # share of short-prompt examples in the later stages (the rest: the episodes' layout)
+    eval_per_task: int = 128  # held-out examples per task
+    eval_every: int = 250  # steps between held-out evaluations (also at the end of every stage)
+    clip_pool: int = 6  # toy clips examples are drawn from at a time
+    clip_every: int = 3  # batches between replacing one clip of the pool with a new one
+    seed: int = 0  # seeds the initial weights (the random tiny model of this seed), the data and the order
+    threads: int = 1  # torch threads of the training process (the data worker uses one more core)
+
+    def parsed_stages(self) -> list[tuple[list[str], int]]:
+        """[(tasks added, steps)] of ``stages``; ValueError naming the field on a bad spec."""
+        out = []
+        for part in self.stages.split(","):
+            names, _, steps = part.strip().rpartition(":")
+            tasks = [t.strip() for t in names.split("+") if t.strip()]
+            bad = [t for t in tasks if t not in PRETRAIN_TASKS]
+            if not tasks or bad or not steps.strip().isdigit() or int(steps) < 1:
+                raise ValueError(f"PretrainConfig.stages: {part!r} is not TASK[+TASK]:STEPS with tasks from "
+                                 f"{list(PRETRAIN_TASKS)}")
+            out.append((tasks, int(steps)))
+        return out
+
+
+# ----------------------------------------------------------------------------- batches
+class PretrainCollator:
+    """Examples -> a padded batch (input_ids, attention_mask, pixel_values, image_grid_thw, labels, tasks).
+
+    Labels are the answer tokens only: the tokens overlapping the answer phrase inside the last
+    ``<answer>...</answer>``. Tokenized texts are cached by their rendered string (``max_cache`` entries).
+    """
+
+    def __init__(self, processor: Any, max_cache: int = 20_000) -> None:
+        self.processor, self.tokenizer = processor, processor.tokenizer
+        self.image_processor = processor.image_processor
+        self.pad_id = self.tokenizer.pad_token_id
+        self.image_pad = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        self.merge = int(getattr(self.image_processor, "merge_size", 2)) ** 2
+        self.mm_types = "mm_token_type_ids" in getattr(processor, "model_input_names", [])  # transformers >= 5.2x
+        self._cache: dict[str, tuple[list[int], list[bool]]] = {}
+        self.max_cache = max_cache
+
+    def encode_text(self, example: Example) -> tuple[list[int], list[bool]]:
+        """(ids with one image placeholder per image, answer mask) of one example's rendered chat."""
+        msgs = [{**m, "content": [{k: v for k, v in c.items() if k != "image"} for c in m["content"]]}
+                if isinstance(m["content"], list) else m for m in example.messages]
+        text = self.tokenizer.apply_chat_template(msgs, tokenize=False)
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        span = f"<answer>{example.answer}</answer>"
+        start = text.rindex(span) + len("<answer>")
+        end = start + len(example.answer)
+        enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        mask = [a < end and b > start for a, b in enc["offset_mapping"]]
+        if not any(mask):
+            raise ValueError(f"{example.task}: the answer {example.answer!r} has no token of its own")
+        if len(self._cache) < self.max_cache:
+            self._cache[text] = (enc["input_ids"], mask)
+        return enc["input_ids"], mask
+
+    def __call__(self, examples: list[Example]) -> dict[str, Any]:
+        import torch
+
+        images = [c["image"] for e in examples for m in e.messages if isinstance(m["content"], list)
+                  for c in m["content"] if c.get("type") == "image"]
+        vision = self.image_processor(images=images, return_tensors="pt")
+        counts = (vision["image_grid_thw"].prod(-1) // self.merge).tolist()  # tokens per image
+        rows, masks, k = [], [], 0
+        for e in examples:
+            ids, mask = self.encode_text(e)
+            out_ids, out_mask = [], []
+            for tok, m in zip(ids, mask, strict=True):
+                n = counts[k] if tok == self.image_pad else 1
+                k += tok == self.image_pad
+                out_ids += [tok] * n
+                out_mask += [m] * n
+            rows.append(out_ids)
+            masks.append(out_mask)
+        if k != len(counts):
+            raise ValueError(f"{k} image placeholders for {len(counts)} images")
+        T = max(map(len, rows))
+        input_ids = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
+        attention = torch.zeros((len(rows), T), dtype=torch.long)
+        for i, (ids, mask) in enumerate(zip(rows, masks, strict=True)):
+            t = torch.tensor(ids)
+            input_ids[i, :len(ids)], attention[i, :len(ids)] = t, 1
+            labels[i, :len(ids)] = t.masked_fill(~torch.tensor(mask), IGNORE_INDEX)
+        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
+                 "pixel_values": vision["pixel_values"], "image_grid_thw": vision["image_grid_thw"],
+                 "tasks": [e.task for e in examples], "views": [e.view for e in examples]}
+        if self.mm_types:  # what the processor adds: 1 on image tokens, 0 elsewhere (M-RoPE reads it)
+            batch["mm_token_type_ids"] = (input_ids == self.image_pad).long()
+        return batch
+
+
+def draw_example(clips: list[Any], tasks: list[str], rng: np.random.Generator, short_share: float = 0.0) -> Example:
+    """One example of a task drawn from `tasks`, on a clip drawn from `clips` (retried until one has an answer);
+    with probability `short_share` in its short-prompt form (``pretrain_tasks.shorten``)."""
+    for _ in range(200):
+        ex = PRETRAIN_TASKS[tasks[int(rng.integers(len(tasks)))]](clips[int(rng.integers(len(clips)))], rng)
+        if ex is not None:
+            return shorten(ex) if short_share and rng.random() < short_share else ex
+    raise RuntimeError(f"no example of {tasks} in 200 draws")
+
+
+def stage_tasks(stages: list[tuple[list[str], int]], step: int) -> tuple[int, list[str], list[str]]:
+    """(stage index, tasks it adds, tasks of earlier stages) at `step`.
+
+    >>> stage_tasks([(["colour"], 10), (["shape", "cell"], 5)], 12)
+    (1, ['shape', 'cell'], ['colour'])
+    """
+    start, seen = 0, []
+    for i, (tasks, steps) in enumerate(stages):
+        if step < start + steps:
+            return i, tasks, seen
+        start += steps
+        seen = seen + tasks
+    raise ValueError(f"step {step} is past the curriculum's {start} steps")
+
+
+def _iterable_base() -> type:
+    from torch.utils.data import IterableDataset
+
+    return IterableDataset
+
+
+class PretrainStream(_iterable_base()):  # type: ignore[misc]
+    """The training batches, in a fixed order for a seed (an ``IterableDataset`` for a one-worker ``DataLoader``)."""
+
+    def __init__(self, cfg: PretrainConfig, processor: Any) -> None:
+        self.cfg, self.collate = cfg, PretrainCollator(processor)
+
+    def __iter__(self):
+        import torch
+
+        from seekerlite.toyworld import ToyWorldConfig, generate_clip
+
+        torch.set_num_threads(1)
+        cfg, stages = self.cfg, self.cfg.parsed_stages()
+        world = ToyWorldConfig()
+        n_clip = cfg.seed * 1_000_000  # each pretraining seed reads its own clips
+        clips = []
+        for _ in range(cfg.clip_pool):
+            clips.append(generate_clip(world, pretrain_seed("train", n_clip)))
+            n_clip += 1
+        total = sum(s for _, s in stages)
+        for step in range(total):
+            rng = np.random.default_rng([cfg.seed, step])
+            stage, new, old = stage_tasks(stages, step)
+            short = cfg.short_share_first if stage == 0 else cfg.short_share
+            batch = [draw_example(clips, new if not old or rng.random() < cfg.new_task_share else old, rng, short)
+                     for _ in range(cfg.per_device_train_batch_size)]
+            yield self.collate(batch)
+            if (step + 1) % cfg.clip_every == 0:
+                clips[n_clip % cfg.clip_pool] = generate_clip(world, pretrain_seed("train", n_clip))
+                n_clip += 1
+
+
+def held_out_set(processor: Any, tasks: list[str], per_task: int, batch_size: int = 32,
+                 short: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Collated held-out batches: `per_task` examples of each task on held-out clips (fixed for all seeds), in the
+    episodes' layout; the tasks in `short` also in their short-prompt form (as task ``"<task>@short"``)."""
+    from seekerlite.toyworld import ToyWorldConfig, generate_clip
+
+    collate, world = PretrainCollator(processor), ToyWorldConfig()
+    out = []
+    for ti, name in enumerate(tasks):
+        rng = np.random.default_rng([12345, ti])
+        n = min(per_task, max(4, per_task // 8))
+        clips = [generate_clip(world, pretrain_seed("held_out", ti * 1000 + k)) for k in range(n)]
+        examples = [_held_example(clips, i, name, rng) for i in range(per_task)]
+        if name in short:
+            examples += [replace(shorten(e), task=f"{name}@short") for e in examples]
+        for i in range(0, len(examples), batch_size):
+            b = collate(examples[i:i + batch_size])
+            b["answers"] = [e.answer for e in examples[i:i + batch_size]]
+            out.append(b)
+    return out
+
+
+def _held_example(clips: list[Any], i: int, name: str, rng: np.random.Generator) -> Example:
+    """Example i of a held-out task: from clip i mod len(clips) when it has one (spreads over all clips)."""
+    return draw_example([clips[i % len(clips)]], [name], rng) if i % 4 else draw_example(clips, [name], rng)
+
+
+def answer_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
+    """(mean cross-entropy over answer tokens, per-example exact match (B,) bool) of one batch."""
+    import torch
+    import torch.nn.functional as F
+
+    inputs = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
+    hidden = model.model(**{k: batch[k] for k in inputs if k in batch}).last_hidden_state  # (B, T, H)
+    labels = batch["labels"][:, 1:]  # token t+1 is predicted at position t
+    keep = labels != IGNORE_INDEX  # (B, T-1): only the answer tokens go through the LM head (~2 % of tokens)
+    logits = model.lm_head(hidden[:, :-1][keep])  # (N, V)
+    target = labels[keep]
+    loss = F.cross_entropy(logits.float(), target)
+    with torch.no_grad():
+        wrong = torch.zeros_like(labels, dtype=torch.bool)
+        wrong[keep] = logits.argmax(-1) != target
+        exact = ~wrong.any(1)
+    return loss, exact
+
+
+def evaluate_held_out(model: Any, batches: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-task accuracy (exact match of the answer tokens) on collated held-out batches, and per task and view
+    (``"colour/full"``, ``"colour/crop"``) for tasks that mix full frames and crops."""
+    import torch
+
+    right: dict[str, list[bool]] = {}
+    model.eval()
+    with torch.no_grad():
+        for b in batches:
+            _, exact = answer_loss(model, b)
+            for t, v, ok in zip(b["tasks"], b["views"], exact.tolist(), strict=True):
+                right.setdefault(t, []).append(ok)
+                right.setdefault(f"{t}/{v}", []).append(ok)
+    model.train()
+    views = {t.split("/")[0]: 0 for t in right if "/" in t}
+    for t in list(views):
+        views[t] = sum(k.startswith(t + "/") for k in right)
+    return {t: float(np.mean(v)) for t, v in right.items() if "/" not in t or views[t.split("/")[0]] > 1}
+
+
+def chance_levels(batches: list[dict[str, Any]]) -> dict[str, float]:
+    """Per task: the share of the held-out set's most common answer (the best a constant guess scores)."""
+    from collections import Counter
+
+    answers: dict[str, list[str]] = {}
+    for b in batches:
+        for t, a in zip(b["tasks"], b["answers"], strict=True):
+            answers.setdefault(t, []).append(a)
+    return {t: Counter(a).most_common(1)[0][1] / len(a) for t, a in answers.items()}
+
+
+def learning_rate_at(cfg: PretrainConfig, step: int, total: int) -> float:
+    """Linear warm-up, constant, then a linear decay to 10 % over the last ``decay_share`` of the steps.
+
+    >>> cfg = PretrainConfig(learning_rate=1.0, warmup_steps=10, decay_share=0.5)
+    >>> [round(learning_rate_at(cfg, s, 100), 2) for s in (0, 9, 50, 99)]
+    [0.1, 1.0, 1.0, 0.12]
+    """
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    decay_from = total * (1 - cfg.decay_share)
+    tail = 1.0 if step < decay_from else 1.0 - 0.9 * (step - decay_from) / max(1.0, total - decay_from)
+    return cfg.learning_rate * warm * tail
+
+
+def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> dict[str, Any]:
+    """Run the curriculum from the random tiny model of ``cfg.seed``; write ``out_dir/model`` (a loadable model
+    folder), ``pretrain_log.json`` (config, loss and held-out accuracy curves, wall time) and
+    ``pretrain_curves.png``. Returns the log."""
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+    from transformers.utils import logging as hf_logging
+
+    from seekerlite.models.tiny import build_tiny_model
+
+    stages = cfg.parsed_stages()
+    total = sum(s for _, s in stages)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    base = build_tiny_model(seed=cfg.seed)
+    processor = AutoProcessor.from_pretrained(base)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
+    model.train()
+    all_tasks = [t for tasks, _ in stages for t in tasks]
+    t_start, cpu_start, load_start = time.time(), time.process_time(), os.getloadavg()[0]
+    held = held_out_set(processor, all_tasks, cfg.eval_per_task, short=tuple(stages[0][0]))
+    log: dict[str, Any] = {"config": asdict(cfg), "stages": [{"tasks": t, "steps": s} for t, s in stages],
+                           "chance": chance_levels(held), "train": [], "eval": []}
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.95), weight_decay=0.01)
+    loader = DataLoader(PretrainStream(cfg, processor), batch_size=None, num_workers=1, prefetch_factor=4,
+                        persistent_workers=False)
+    ends = set(np.cumsum([s for _, s in stages]).tolist())
+    run_loss, run_acc, seen = 0.0, 0.0, 0
+    for step, batch in enumerate(loader):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate_at(cfg, step, total)
+        loss, exact = answer_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        run_loss, run_acc, seen = run_loss + loss.item(), run_acc + float(exact.float().mean()), seen + 1
+        done = step + 1
+        if done % log_every == 0 or done in ends:
+            log["train"].append({"step": done, "loss": run_loss / seen, "accuracy": run_acc / seen,
+                                 "lr": learning_rate_at(cfg, step, total), "seconds": time.time() - t_start})
+            run_loss, run_acc, seen = 0.0, 0.0, 0
+        if done % cfg.eval_every == 0 or done in ends:
+            acc = evaluate_held_out(model, held)
+            stage = stage_tasks(stages, step)[0]
+            log["eval"].append({"step": done, "stage": stage, "seconds": time.time() - t_start, "accuracy": acc})
+            print(f"step {done}/{total} stage {stage} loss {log['train'][-1]['loss']:.3f} "
+                  + " ".join(f"{t} {a:.2f}" for t, a in acc.items()) + f" ({time.time() - t_start:.0f} s)",
+                  flush=True)
+    log["wall_seconds"] = time.time() - t_start
+    log["cpu_seconds_main"] = time.process_time() - cpu_start  # the training process (not its data worker)
+    log["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}  # > cores: the CPU was shared
+    log["final_accuracy"] = log["eval"][-1]["accuracy"]
+    log["versions"] = {"torch": torch.__version__, "transformers": __import__("transformers").__version__}
+    model.eval()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(out / "model")
+        processor.save_pretrained(out / "model")
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    (out / "pretrain_log.json").write_text(json.dumps(log, indent=1))
+    plot_curves(log, out / "pretrain_curves.png")
+    return log
+
+
+def plot_curves(log: dict[str, Any], path: str | Path) -> Path:
+    """Loss (left) and per-task held-out accuracy with chance levels (right) against step, stage ends dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    tr = log["train"]
+    a.plot([r["step"] for r in tr], [r["loss"] for r in tr], color="k")
+    a.set(xlabel="step", ylabel="answer-token cross-entropy", title="training loss", yscale="log")
+    for k, task in enumerate(log["chance"]):
+        pts = [(e["step"], e["accuracy"][task]) for e in log["eval"]]
+        line, = b.plot(*zip(*pts), marker="o", ms=3, label=task, color=f"C{k}")
+        b.axhline(log["chance"][task], color=line.get_color(), ls=":", lw=0.8)
+    end = 0
+    for s in log["stages"][:-1]:
+        end += s["steps"]
+        for ax in (a, b):
+            ax.axvline(end, color="grey", ls="--", lw=0.7)
+    b.set(xlabel="step", ylabel="held-out accuracy", ylim=(0, 1.02),
+          title="held-out accuracy per task (dotted: most common answer)")
+    b.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

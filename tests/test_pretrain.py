@@ -1,0 +1,142 @@
+"""Perception pretraining of the tiny student: its data, its batches, its curriculum, and the shipped weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from seekerlite.data import MAX_TOY_CLIPS
+from seekerlite.models.compat import processor_call_kwargs
+from seekerlite.models.pretrain import (
+    PretrainCollator,
+    PretrainConfig,
+    answer_loss,
+    draw_example,
+    pretrain,
+    stage_tasks,
+)
+from seekerlite.models.pretrain_tasks import (
+    EVAL_CLIPS_PER_WORLD,
+    PRETRAIN_TASKS,
+    pretrain_seed,
+)
+from seekerlite.models.pretrain_weights import (
+    INFO_FILE,
+    WEIGHTS_DIR,
+    WEIGHTS_FILE,
+    check_shipped,
+    ensure_pretrained_tiny_model,
+    vocab_digest,
+)
+from seekerlite.toyworld import ToyWorldConfig, generate_clip
+
+
+@pytest.fixture(scope="module")
+def processor():
+    from transformers import AutoProcessor
+
+    from seekerlite.models import ensure_tiny_model
+
+    return AutoProcessor.from_pretrained(ensure_tiny_model())
+
+
+def test_pretraining_seeds_are_never_evaluation_seeds():
+    assert EVAL_CLIPS_PER_WORLD == MAX_TOY_CLIPS  # toy spec "toy:N@S" uses seeds S * 100_000 + k, k < MAX_TOY_CLIPS
+    seeds = {pretrain_seed(split, k) for split in ("train", "held_out") for k in (0, 1, 9_999, 10_000, 39_999, 10**6)}
+    assert all(s % 100_000 >= MAX_TOY_CLIPS for s in seeds)
+    train = {pretrain_seed("train", k) for k in range(0, 200_000, 997)}
+    held = {pretrain_seed("held_out", k) for k in range(0, 50_000, 991)}
+    assert not train & held
+    with pytest.raises(ValueError, match="split"):
+        pretrain_seed("eval", 0)
+
+
+def test_collator_gives_the_processors_ids_and_labels_only_the_answer(processor):
+    clips = [generate_clip(ToyWorldConfig(), pretrain_seed("held_out", 9_000 + k)) for k in range(2)]
+    rng = np.random.default_rng(3)
+    examples = [draw_example(clips, [t], rng) for t in PRETRAIN_TASKS for _ in range(2)]
+    batch = PretrainCollator(processor)(examples)
+    processor.tokenizer.padding_side = "right"
+    ref = processor.apply_chat_template([e.messages for e in examples], tokenize=True, return_dict=True,
+                                        return_tensors="pt", **processor_call_kwargs(processor, padding=True))
+    for key in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw"):
+        assert torch.equal(batch[key], ref[key]), key
+    if "mm_token_type_ids" in ref:
+        assert torch.equal(batch["mm_token_type_ids"], ref["mm_token_type_ids"])
+    for row, ex in zip(batch["labels"], examples, strict=True):
+        text = processor.tokenizer.decode(row[row != -100])
+        assert text.lstrip(">") == ex.answer, (ex.task, text)
+
+
+def test_curriculum_spec_is_checked_and_stages_replay_earlier_tasks():
+    stages = PretrainConfig(stages="colour:10, shape+cell:5").parsed_stages()
+    assert stages == [(["colour"], 10), (["shape", "cell"], 5)]
+    assert stage_tasks(stages, 9) == (0, ["colour"], [])
+    assert stage_tasks(stages, 10) == (1, ["shape", "cell"], ["colour"])
+    for bad in ("colour", "colour:0", "colour:x", "texture:10", ":5"):
+        with pytest.raises(ValueError, match="PretrainConfig.stages"):
+            PretrainConfig(stages=bad).parsed_stages()
+
+
+def test_a_short_run_is_deterministic_and_writes_its_log(tmp_path):
+    cfg = PretrainConfig(stages="colour:2,shape:1", eval_per_task=2, eval_every=2, warmup_steps=1, clip_pool=2)
+    logs = [pretrain(cfg, tmp_path / name, log_every=1) for name in ("a", "b")]
+    from safetensors.torch import load_file
+
+    a, b = (load_file(tmp_path / n / "model" / "model.safetensors") for n in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = json.loads((tmp_path / "a" / "pretrain_log.json").read_text())
+    assert [e["step"] for e in log["eval"]] == [2, 3] and [r["step"] for r in log["train"]] == [1, 2, 3]
+    assert set(log["final_accuracy"]) >= {"colour", "shape"} and log == json.loads(json.dumps(logs[0]))
+    assert (tmp_path / "a" / "pretrain_curves.png").stat().st_size > 10_000
+
+
+def test_shipped_weights_match_their_record_and_config():
+    info = check_shipped()
+    assert info["config"] == json.loads(json.dumps(PretrainConfig().__dict__))  # the default recipe made them
+    assert (WEIGHTS_DIR / WEIGHTS_FILE).stat().st_size == info["bytes"]
+    from transformers import AutoTokenizer
+
+    folder = ensure_pretrained_tiny_model()
+    assert vocab_digest(AutoTokenizer.from_pretrained(folder)) == info["vocab_sha256"]
+
+
+def test_damaged_weights_are_refused(tmp_path):
+    shutil.copytree(WEIGHTS_DIR, tmp_path / "w")
+    data = bytearray((tmp_path / "w" / WEIGHTS_FILE).read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "w" / WEIGHTS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match"):
+        check_shipped(tmp_path / "w")
+    (tmp_path / "w" / INFO_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="tiny-random"):
+        check_shipped(tmp_path / "w")
+
+
+def test_shipped_base_perceives_colour_and_the_random_one_does_not(processor):
+    """64 colour questions on object-centred crops of held-out clips: the pretrained base reads them."""
+    from transformers import Qwen3VLForConditionalGeneration
+
+    from seekerlite.models import resolve_model_path
+
+    clips = [generate_clip(ToyWorldConfig(), pretrain_seed("held_out", 9_500 + k)) for k in range(8)]
+    rng = np.random.default_rng(0)
+    examples = []
+    while len(examples) < 64:
+        ex = draw_example(clips, ["colour"], rng)
+        if ex.view == "crop":
+            examples.append(ex)
+    batch = PretrainCollator(processor)(examples)
+    accuracy = {}
+    for name in ("tiny-pretrained", "tiny-random"):
+        model = Qwen3VLForConditionalGeneration.from_pretrained(resolve_model_path(name)).eval()
+        with torch.no_grad():
+            accuracy[name] = float(answer_loss(model, batch)[1].float().mean())
+    assert resolve_model_path("tiny-pretrained") != resolve_model_path("tiny-random")
+    assert resolve_model_path("tiny") == resolve_model_path("tiny-random")  # the default stays random-init
+    # chance: 0.2 (5 colours); a constant guess scores the share of one colour among the 64 (~0.2-0.35)
+    assert accuracy["tiny-pretrained"] >= 0.6 and accuracy["tiny-pretrained"] - accuracy["tiny-random"] >= 0.3, accuracy
