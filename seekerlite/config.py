@@ -86,7 +86,7 @@ class LoraSettings:
 class StudentConfig:
     """Which student model, and how it is loaded and adapted. Defaults: the tiny student, every weight trained."""
 
-    model_id: str = TINY  # "tiny", "tiny-random", a model folder, a run folder (run.json), or a hub id
+    model_id: str = TINY  # "tiny" (= "tiny-random"), "tiny-pretrained", a model folder, a run folder (run.json), or a hub id
     backend: str = "auto"  # "auto" | "unsloth" | "bnb-4bit" | "full": auto = unsloth on CUDA if installed, else bnb-4bit on CUDA when load_in_4bit, else full
     load_in_4bit: bool = False  # NF4 base weights (QLoRA); on by preset for real checkpoints
     lora_r: int | None = None  # LoRA rank (16 for real checkpoints); None = train every weight (the tiny model)

@@ -63,8 +63,13 @@ def versions() -> dict[str, str]:
 
 
 def write_run(out_dir: str | os.PathLike, info: RunInfo) -> Path:
-    """Write ``out_dir/run.json`` (atomically: a crash never leaves half a file); returns its path."""
+    """Write ``out_dir/run.json`` (atomically: a crash never leaves half a file); returns its path. Under
+    ``accelerate launch``/``torchrun`` only rank 0 writes (the other ranks share its folder)."""
+    from seekerlite.runlock import distributed_rank
+
     out = Path(out_dir)
+    if distributed_rank() != 0:
+        return out / RUN_FILE
     out.mkdir(parents=True, exist_ok=True)
     data = to_dict(info)
     data.pop("path")

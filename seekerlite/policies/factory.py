@@ -19,7 +19,7 @@ from seekerlite.config import EnvConfig, StudentConfig, no_tool_env
 from seekerlite.policies.loop import Policy
 from seekerlite.policies.scripted import NoisyOraclePolicy, OraclePolicy, RandomPolicy
 
-POLICY_HELP = ("oracle | random | noisy-oracle:P | no-tool[:SPEC] | tiny | tiny-random | a run, adapter or model "
+POLICY_HELP = ("oracle | random | noisy-oracle:P | no-tool[:SPEC] | tiny | tiny-random | tiny-pretrained | a run, adapter or model "
                "folder | a hub id | http(s)://host/v1#MODEL (an OpenAI-compatible endpoint)")
 
 

@@ -48,7 +48,7 @@ class SFTRunConfig:
     gradient_accumulation_steps: int = 1  # forward passes per optimizer step (raise when lowering the batch)
     learning_rate: float = 5e-3  # high for the tiny model; ~1e-4 (LoRA) for real checkpoints
     lr_scheduler_type: str = "cosine"  # "cosine" | "linear" | "constant" ...
-    warmup_steps: float = 0.05  # warm-up: a share of all steps if < 1, else a number of steps
+    warmup_steps: float = 0.1  # warm-up: a share of all steps if < 1, else a number of steps (0.05 left the tiny model unstable at lr 5e-3)
     weight_decay: float = 0.0  # AdamW weight decay
     gradient_checkpointing: bool = False  # recompute activations in backward (non-reentrant); on by default for real checkpoints
     seed: int = 0  # seeds LoRA init and data order
@@ -264,17 +264,20 @@ def train_sft(cfg: SFTRunConfig, explicit: set[str] | None = None, override: boo
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - t0
     history = loss_history(trainer.state.log_history)
-    (out / "loss.json").write_text(json.dumps(history, indent=1))
-    name = "tiny Qwen3-VL" if cfg.student.is_tiny else Path(cfg.student.model_id).name
-    fig = plot_loss(history, title=f"SFT of {name}")
-    fig.savefig(out / "loss.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)  # saved, not shown (a notebook would otherwise draw it under the training cell)
-    saved = save_trained(trainer.model, student, out, merge=cfg.save_merged)
+    main = trainer.is_world_process_zero()  # under `accelerate launch` only rank 0 writes files
+    if main:
+        (out / "loss.json").write_text(json.dumps(history, indent=1))
+        name = "tiny Qwen3-VL" if cfg.student.is_tiny else Path(cfg.student.model_id).name
+        fig = plot_loss(history, title=f"SFT of {name}")
+        fig.savefig(out / "loss.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)  # saved, not shown (a notebook would otherwise draw it under the training cell)
+    saved = save_trained(trainer, student, out, merge=cfg.save_merged)
     losses = history["loss"]
     summary = {"output_dir": str(out), "data": str(data), "episodes": len(dataset), "steps": trainer.state.global_step,
                "seconds": round(seconds, 1), "loss_first": losses[0] if losses else None,
                "loss_last": losses[-1] if losses else None, "backend": student.backend, **saved}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary | {"trainer": trainer, "student": student}
 
 
@@ -284,23 +287,25 @@ def _plain(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(cfg), default=str))
 
 
-def save_trained(model: Any, student: Any, out: Path, merge: bool = False) -> dict[str, str]:
+def save_trained(trainer: Any, student: Any, out: Path, merge: bool = False) -> dict[str, str]:
     """Save the adapter (``out/adapter``; with ``merge``, also merged into its base in ``out/merged``) or the full
-    model (``out``), each with the processor. The merge loads the base unquantized in the compute dtype on the
-    student's device (``models.loading.merge_adapter``)."""
+    model (``out``), each with the processor. ``trainer.save_model`` runs on every process (it gathers ZeRO-3
+    shards) and writes on rank 0 only; the processor and the merge are written by rank 0. The merge loads the base
+    unquantized in the compute dtype on the student's device (``models.loading.merge_adapter``)."""
     from peft import PeftModel
 
-    if not isinstance(model, PeftModel):  # full fine-tuning
-        model.save_pretrained(out)
-        student.processor.save_pretrained(out)
+    main = trainer.is_world_process_zero()
+    folder = out / "adapter" if isinstance(trainer.model, PeftModel) else out
+    trainer.save_model(str(folder))
+    if main:
+        student.processor.save_pretrained(folder)
+    if folder == out:  # full fine-tuning
         return {"model_dir": str(out)}
-    model.save_pretrained(out / "adapter")
-    student.processor.save_pretrained(out / "adapter")
-    saved = {"adapter_dir": str(out / "adapter")}
-    if merge:
+    saved = {"adapter_dir": str(folder)}
+    if merge and main:
         from seekerlite.models.loading import merge_adapter
 
-        merged = merge_adapter(out / "adapter", student.config)
+        merged = merge_adapter(folder, student.config)
         merged.save_pretrained(out / "merged")
         student.processor.save_pretrained(out / "merged")
         saved["merged_dir"] = str(out / "merged")
