@@ -179,53 +179,41 @@ def _marked_view(clip: ToyClip, rng: np.random.Generator, p_crop: float = 0.5
 
 
 # ----------------------------------------------------------------------------- the tasks
-@task("colour")
-def _colour(clip: ToyClip, rng: np.random.Generator) -> Example | None:
-    got = _marked_view(clip, rng)
+def _attribute(name: str, what: str, clip: ToyClip, rng: np.random.Generator, p_crop: float = 0.5
+               ) -> Example | None:
+    """"What `what` is the marked object?" on the marked frame, or with `p_crop` an object-centred crop of it."""
+    got = _marked_view(clip, rng, p_crop=p_crop)
     if got is None:
         return None
     image, phrase, oid, f, region = got
-    colour = clip.obj(oid).colors[f]
-    q = _question(f"The marked object is {phrase}. What colour is the marked object?")
-    return Example("colour", [_user(clip, image, f, q, region), _reply(colour)], colour,
+    obj = clip.obj(oid)
+    answer = obj.colors[f] if what == "colour" else obj.shape
+    q = _question(f"The marked object is {phrase}. What {what} is the marked object?")
+    return Example(name, [_user(clip, image, f, q, region), _reply(answer)], answer,
                    "full" if region is None else "crop")
+
+
+@task("colour")
+def _colour(clip: ToyClip, rng: np.random.Generator) -> Example | None:
+    return _attribute("colour", "colour", clip, rng)
 
 
 @task("colour_crop")
 def _colour_crop(clip: ToyClip, rng: np.random.Generator) -> Example | None:
     """The colour task on object-centred crops only: the curriculum's first step (a full frame's object is 1-2 of
     12 visual tokens; with half the examples full frames from the start, a random-init student stays at chance)."""
-    got = _marked_view(clip, rng, p_crop=1.0)
-    if got is None:
-        return None
-    image, phrase, oid, f, region = got
-    colour = clip.obj(oid).colors[f]
-    q = _question(f"The marked object is {phrase}. What colour is the marked object?")
-    return Example("colour_crop", [_user(clip, image, f, q, region), _reply(colour)], colour, "crop")
+    return _attribute("colour_crop", "colour", clip, rng, p_crop=1.0)
 
 
 @task("shape")
 def _shape(clip: ToyClip, rng: np.random.Generator) -> Example | None:
-    got = _marked_view(clip, rng)
-    if got is None:
-        return None
-    image, phrase, oid, f, region = got
-    shape = clip.obj(oid).shape
-    q = _question(f"The marked object is {phrase}. What shape is the marked object?")
-    return Example("shape", [_user(clip, image, f, q, region), _reply(shape)], shape,
-                   "full" if region is None else "crop")
+    return _attribute("shape", "shape", clip, rng)
 
 
 @task("shape_crop")
 def _shape_crop(clip: ToyClip, rng: np.random.Generator) -> Example | None:
     """The shape task on object-centred crops only (the shape stage's first step, as colour_crop is colour's)."""
-    got = _marked_view(clip, rng, p_crop=1.0)
-    if got is None:
-        return None
-    image, phrase, oid, f, region = got
-    shape = clip.obj(oid).shape
-    q = _question(f"The marked object is {phrase}. What shape is the marked object?")
-    return Example("shape_crop", [_user(clip, image, f, q, region), _reply(shape)], shape, "crop")
+    return _attribute("shape_crop", "shape", clip, rng, p_crop=1.0)
 
 
 @task("cell")
