@@ -81,7 +81,7 @@ def ensure_pretrained_tiny_model(weights_dir: str | Path = WEIGHTS_DIR) -> Path:
     The folder appears atomically (safe with parallel workers). Raises ValueError when the file does not match its
     hash or the rebuilt tokenizer's vocabulary is not the one the weights were trained with.
     """
-    from seekerlite.models.tiny import build_tiny_model
+    from seekerlite.models.tiny import build_tiny_model, publish_folder
 
     out = pretrained_model_dir(weights_dir)
     if (out / "model.safetensors").exists():
@@ -103,11 +103,7 @@ def ensure_pretrained_tiny_model(weights_dir: str | Path = WEIGHTS_DIR) -> Path:
         build = json.loads((tmp / "seekerlite_build.json").read_text())
         build["pretrained"] = {k: info[k] for k in ("sha256", "final_accuracy", "wall_seconds") if k in info}
         (tmp / "seekerlite_build.json").write_text(json.dumps(build, indent=1))
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / "model.safetensors").exists():
-                raise
+        publish_folder(tmp, out, "model.safetensors")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -277,14 +277,20 @@ def build_tiny_model(out_dir: str | Path | None = None, seed: int = 0, force: bo
             {"recipe": TINY_RECIPE_VERSION, "seed": seed, "params": model.num_parameters()}, indent=1))
         if force and out.exists():
             shutil.rmtree(out, ignore_errors=True)
-        try:
-            os.rename(tmp, out)  # atomic; fails if another worker got there first, and theirs is as good
-        except OSError:
-            if not (out / "config.json").exists():
-                raise
+        publish_folder(tmp, out, "config.json")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def publish_folder(tmp: Path, out: Path, marker: str) -> None:
+    """Move a finished temporary folder to `out` atomically. When another worker got there first (the rename
+    fails) its folder is as good, provided it holds `marker`; otherwise the error is raised."""
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not (out / marker).exists():
+            raise
 
 
 def ensure_tiny_model(seed: int = 0) -> Path:
