@@ -1,13 +1,18 @@
-"""Rewrite the README's demo results block from a finished demo run (never copied by hand).
+"""Rewrite the README's generated results blocks (never copied by hand).
 
     seekerlite demo --out runs/demo && python scripts/readme_results.py runs/demo
+    python scripts/readme_results.py runs/demo --signal runs/learning_signal    # also the multi-seed block
 
 Replaces the text between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in README.md with
-``seekerlite.report.results_table(run)`` plus the run's wall time per step (from its step records).
+``seekerlite.report.results_table(run)`` plus the run's wall time per step (from its step records); with
+``--signal``, also the text between ``<!-- signal:begin -->`` and ``<!-- signal:end -->`` with
+``signal_table`` of ``benchmarks/learning_signal.py``'s work folder (its ``learning_signal.json``).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import sys
@@ -18,9 +23,11 @@ from seekerlite.report import results_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SIGNAL_BEGIN, SIGNAL_END = "<!-- signal:begin -->", "<!-- signal:end -->"
 
 
 STEPS = ("toyworld", "figures", "episodes", "pipeline", "sft", "grpo", "eval")
+WAYS = (("no tools", "tools off"), ("tools", "its own tool calls"), ("oracle's look", "after the oracle's crop"))
 
 
 def step_times(run: Path) -> str:
@@ -35,22 +42,61 @@ def step_times(run: Path) -> str:
     return ", ".join(parts) + (f" (total {total / 60:.1f} min)" if parts else "")
 
 
+def signal_table(work: Path) -> str:
+    """SFT and GRPO accuracy per form, three ways, pooled over the seeds with the 95 % interval and the seed
+    means' spread, from a ``benchmarks/learning_signal.py`` work folder."""
+    table = json.loads((work / "learning_signal.json").read_text())
+
+    def cell(r: dict) -> str:
+        sd = r.get("seed_sd")
+        spread = f", seeds sd {100 * sd:.0f}" if isinstance(sd, (int, float)) and sd == sd else ""
+        return f"{100 * r['accuracy']:.0f}% [{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}]{spread}"
+
+    forms = list(dict.fromkeys(k.split(" | ")[2] for k in table))
+    rows = ["| held-out, pooled over seeds | " + " | ".join(label for _, label in WAYS) + " |",
+            "|---|" + "---|" * len(WAYS)]
+    for form in forms:
+        for stage in ("SFT", "GRPO"):
+            got = [table.get(f"{stage} | {way} | {form}") for way, _ in WAYS]
+            if any(got):
+                n = next(r["n"] for r in got if r)
+                rows.append(f"| {form.upper()} {stage} (n={n}) | " + " | ".join(cell(r) if r else "-" for r in got)
+                            + " |")
+    return "\n".join(rows)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str | None:
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    return head + "\n".join([begin, "", body, "", end]) + rest.split(end, 1)[1]
+
+
 def main(argv: list[str]) -> int:
-    run = Path(argv[0] if argv else "runs/demo")
-    table = results_table(run)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", nargs="?", default="runs/demo", help="a finished demo run folder")
+    ap.add_argument("--signal", default=None, help="a benchmarks/learning_signal.py work folder")
+    args = ap.parse_args(argv)
+    run = Path(args.run)
     times = step_times(run)
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
-    block = "\n".join([BEGIN, "", table, "",
-                       f"Measured {date.today().isoformat()} on {machine}" + (f": {times}." if times else "."),
-                       "", END])
+    block = "\n".join([results_table(run), "",
+                       f"Measured {date.today().isoformat()} on {machine}" + (f": {times}." if times else ".")])
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
+    text = _replace(readme.read_text(), BEGIN, END, block)
+    if text is None:
         print(f"error: {readme}: no {BEGIN} ... {END} block", file=sys.stderr)
         return 2
-    head, rest = text.split(BEGIN, 1)
-    readme.write_text(head + block + rest.split(END, 1)[1])
-    print(f"README.md results block rewritten from {run}")
+    if args.signal:
+        work = Path(args.signal)
+        body = signal_table(work) + f"\n\n(`python scripts/readme_results.py {args.run} --signal {args.signal}`; " \
+            "command and setup: `benchmarks/results/learning_signal.md`)"
+        text = _replace(text, SIGNAL_BEGIN, SIGNAL_END, body)
+        if text is None:
+            print(f"error: {readme}: no {SIGNAL_BEGIN} ... {SIGNAL_END} block", file=sys.stderr)
+            return 2
+    readme.write_text(text)
+    print(f"README.md results block(s) rewritten from {run}" + (f" and {args.signal}" if args.signal else ""))
     return 0
 
 

@@ -28,7 +28,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from seekerlite.config import TINY, EnvConfig, StudentConfig, student_preset  # noqa: E402
+from seekerlite.config import (  # noqa: E402
+    TINY_PRETRAINED,
+    EnvConfig,
+    StudentConfig,
+    is_tiny,
+    student_preset,
+)
 from seekerlite.schema import Sample, load_jsonl, resolve_path  # noqa: E402
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -42,18 +48,21 @@ class DemoConfig:
     """What the demo runs. The defaults suit the embedded tiny student on 2 CPU cores; `for_model` scales up."""
 
     output_dir: str = "runs/demo"  # run folder (re-running resumes: finished steps are reused)
-    student: StudentConfig = field(default_factory=StudentConfig)  # the student: "tiny", a model folder or a hub id
+    student: StudentConfig = field(default_factory=lambda: student_preset(TINY_PRETRAINED))  # the student: "tiny-pretrained" (the shipped perception-pretrained base), "tiny-random", a model folder or a hub id
     env: EnvConfig = field(default_factory=EnvConfig)  # what the student sees, in every step (pipeline, SFT, GRPO, eval)
     seed: int = 0  # seeds the toy worlds, training and the evaluation
     pipeline: str = "demo"  # pipeline config: "demo" (seekerlite/configs/pipeline_demo.json) or a JSON path
     quick: bool = False  # a smaller pipeline and shorter training: the same path in a few minutes (tests use it)
-    sft_epochs: float = 8.0  # passes over the pipeline's SFT trajectories (~280 steps: the format is learned by ~250)
+    toy_clips: int = 64  # toy-world clips the pipeline turns into SFT and RL data (about 3.5 questions each)
+    question_families: tuple[str, ...] = ("recolor", "contact", "exit_edge")  # toy-world families trained and evaluated on (toyworld.TOOL_TASKS: a well-chosen crop answers them, the first turn does not)
+    no_tool_share: float = 0.5  # SFT: share of episodes also trained without tools, so the same student can be evaluated both ways
+    sft_epochs: float = 4.0  # passes over the pipeline's SFT trajectories (~500 steps with the no-tool forms)
     sft_lr: float = 5e-3  # high for the tiny model; ~1e-4 with LoRA on a real checkpoint
-    grpo_steps: int = 30  # GRPO optimizer steps (~4 s each for the tiny model on 2 CPU cores)
-    grpo_form: str = "mc"  # RL questions trained on: "mc" | "oe" | "both" (OE gives the tiny model ~no accuracy signal)
-    grpo_lr: float = 1e-3  # the tiny model (benchmarks/results/grpo_cpu.md); ~1e-5 with LoRA on a real checkpoint
+    grpo_steps: int = 20  # GRPO optimizer steps (~5 s each for the tiny model on 2 CPU cores)
+    grpo_form: str = "oe"  # RL questions trained on: "mc" | "oe" | "both" (OE: the reward follows what the student saw; the tiny student cannot map a colour to its MC letter)
+    grpo_lr: float = 1e-4  # GRPORunConfig.for_model's for the student: 1e-4 the pretrained tiny base, 1e-3 the random one (benchmarks/results/grpo_cpu.md), ~1e-5 with LoRA on a real checkpoint
     grpo_eval_samples: int = 16  # held-out RL samples GRPO scores before/after (reward components)
-    eval_clips: int = 2  # clips of the held-out evaluation toy world (about 11 questions each)
+    eval_clips: int = 16  # clips of the held-out evaluation toy world (about 3.5 questions each, MC and OE)
     eval_world_seed: int = 7  # not the pipeline's (0): no evaluation clip was trained on
     max_new_tokens: int = 96  # per model reply in the evaluation
     report_to: str = "none"  # experiment tracking of SFT and GRPO, as in TRL: "none" | "tensorboard" | "wandb" | "trackio"
@@ -61,15 +70,18 @@ class DemoConfig:
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> DemoConfig:
         """Settings for a real checkpoint (QLoRA, small learning rates); the tiny default otherwise."""
-        if model_id in (TINY, "seekerlite/tiny-qwen3-vl", "tiny-random"):
-            return cls(student=student_preset(model_id), **kw)
+        from seekerlite.train.grpo import GRPORunConfig
+
+        grpo_lr = GRPORunConfig.for_model(model_id).learning_rate
+        if is_tiny(model_id):
+            return cls(student=student_preset(model_id), **({"grpo_lr": grpo_lr} | kw))
         return cls(student=student_preset(model_id), **({"sft_lr": 1e-4, "grpo_lr": 1e-5, "sft_epochs": 2.0,
                                                           "max_new_tokens": 256} | kw))
 
     def quick_sizes(self) -> DemoConfig:
         """The --quick variant: the same steps at a fraction of the size."""
         return replace(self, quick=True, sft_epochs=min(self.sft_epochs, 2.0), grpo_steps=min(self.grpo_steps, 3),
-                       grpo_eval_samples=min(self.grpo_eval_samples, 4), eval_clips=1)
+                       grpo_form="both", grpo_eval_samples=min(self.grpo_eval_samples, 4), eval_clips=1)  # both: 2 clips hold too few OE questions alone
 
 
 # ---------------------------------------------------------------------------------------------- bookkeeping
@@ -116,6 +128,9 @@ def pipeline_config(cfg: DemoConfig) -> Any:
 
     pc = load_config(cfg.pipeline)
     pc.env = cfg.env  # SFT episodes and RL rollouts in the environment GRPO and the evaluation use
+    for src in pc.sources:
+        if src.kind == "toyworld":
+            src.families, src.n_clips = list(cfg.question_families), cfg.toy_clips
     if cfg.quick:
         for src in pc.sources:
             if src.kind == "toyworld":
@@ -260,7 +275,8 @@ def _sft(out: Path, cfg: DemoConfig) -> None:
     sft_cfg = replace(SFTRunConfig.for_model(cfg.student.model_id, env=cfg.env,
                                              data=str(out / "pipeline"), output_dir=str(out / "sft"),
                                              num_train_epochs=cfg.sft_epochs, learning_rate=cfg.sft_lr, seed=cfg.seed,
-                                             save_steps=10_000, logging_steps=2, report_to=cfg.report_to),
+                                             save_steps=10_000, logging_steps=2, report_to=cfg.report_to,
+                                             no_tool_share=cfg.no_tool_share),
                       student=cfg.student)  # for_model sets its own student preset; the demo's wins
     summary = train_sft(sft_cfg)
     shutil.copy(out / "sft" / "loss.png", out / "figures" / "sft_loss.png")
@@ -288,18 +304,39 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
 
 def eval_policies(out: Path, cfg: DemoConfig) -> dict[str, str]:
     """name -> policy spec of what the demo evaluates (trained runs that are missing are left out)."""
+    from seekerlite.report import ORACLE_LOOK
+
     specs = {"oracle": "oracle", "no-tool guess": "no-tool:random", "base": cfg.student.model_id,
-             "SFT": str(out / "sft"), "GRPO": str(out / "grpo")}
-    return {k: v for k, v in specs.items() if k not in ("SFT", "GRPO") or (Path(v) / "run.json").exists()}
+             "SFT no tools": f"no-tool:{out / 'sft'}", "SFT": str(out / "sft"),
+             "GRPO no tools": f"no-tool:{out / 'grpo'}", "GRPO": str(out / "grpo"),
+             ORACLE_LOOK: f"oracle-look:{out / 'grpo'}"}
+    return {k: v for k, v in specs.items() if not k.startswith(("SFT", "GRPO"))
+            or (Path(v.partition(":")[2] if v.startswith(("no-tool:", "oracle-look:")) else v) / "run.json").exists()}
+
+
+def held_out_world(out: Path, cfg: DemoConfig) -> tuple[list[Sample], Path]:
+    """The evaluation's toy world: ``eval_clips`` clips of ``eval_world_seed`` asking ``question_families``."""
+    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
+
+    path = out / "eval" / f"toy-{cfg.eval_clips}-{cfg.eval_world_seed}" / "samples.jsonl"
+    if not path.is_file():
+        generate_dataset(path.parent, n_clips=cfg.eval_clips, seed=cfg.eval_world_seed,
+                         config=ToyWorldConfig(seed=cfg.eval_world_seed, question_families=cfg.question_families))
+    return load_jsonl(path), path.parent
 
 
 def _eval(out: Path, cfg: DemoConfig) -> None:
     """Every policy on a held-out toy world (a seed nothing was trained on): tables, bars, one GRPO transcript."""
-    from seekerlite.data import load_samples
-    from seekerlite.evaluate import EvalConfig, comparison_table, evaluate, plot_accuracy, write_results
+    from seekerlite.evaluate import (
+        EvalConfig,
+        comparison_table,
+        evaluate,
+        plot_accuracy,
+        write_results,
+    )
     from seekerlite.viz import draw_trajectory
 
-    samples, base = load_samples(f"toy:{cfg.eval_clips}@{cfg.eval_world_seed}", out_dir=out / "eval")
+    samples, base = held_out_world(out, cfg)
     ecfg = EvalConfig(env=cfg.env, n_bootstrap=1000, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, save_images=2)
     summaries, results = {}, {}
     for name, spec in eval_policies(out, cfg).items():
@@ -316,6 +353,11 @@ def _eval(out: Path, cfg: DemoConfig) -> None:
     _save(plot_accuracy(summaries, "form", title="Held-out toy world: accuracy by question form", chance=chance),
           out / "figures" / "eval_accuracy.png")
     last = "GRPO" if "GRPO" in results else "base"
+    from seekerlite.viz import plot_look_heatmap
+
+    looks = [x for rec in results[last].records for x in (rec.looks or [])]
+    _save(plot_look_heatmap(looks, title=f"Where the {last} student looked: {len(looks)} crops with a region, "
+                                         f"{len(samples)} held-out questions"), out / "figures" / "eval_looks.png")
     r = results[last]
     k = next((i for i, rec in enumerate(r.records) if rec.n_tool_calls > 0), 0)
     sample = next(s for s in samples if s.id == r.records[k].sample_id)
@@ -333,7 +375,7 @@ def main_demo(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(p, DemoConfig)
     args = p.parse_args(argv)
-    model = getattr(args, "student.model_id", TINY)
+    model = getattr(args, "student.model_id", TINY_PRETRAINED)
     cfg, _ = config_from_args(DemoConfig, args, base=DemoConfig.for_model(model))
     if cfg.quick:
         cfg = cfg.quick_sizes()

@@ -356,7 +356,7 @@ def opening_messages(env: VideoSeekerEnv) -> list[dict[str, Any]]:
     vp = env.sample.visual_prompt
     prompt = fit_for_processor(env.prompt_image, cfg.max_pixels)
     return build_first_turn(env.sample, prompt, vp.timestamp if vp else 0.0, overview, reader.info.duration,
-                            cfg.system_prompt)
+                            cfg.system_prompt, tools=cfg.max_tool_rounds > 0)
 
 
 def tool_methods(env: Any) -> list[Any]:

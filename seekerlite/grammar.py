@@ -50,6 +50,19 @@ def render_tool_call(name: str, arguments: dict[str, Any]) -> str:
     return f'{TOOL_CALL_OPEN}\n{{"name": "{name}", "arguments": {json.dumps(arguments)}}}\n{TOOL_CALL_CLOSE}'
 
 
+SEEN_TEXT = "From the frames I saw: "  # how a final reply's think states what was seen (the oracle; pretraining)
+
+
+def answer_reply(answer: str, seen: str | None = None) -> str:
+    """A final reply that says what was seen, then answers (the oracle's, and the perception pretraining's, so a
+    pretrained student names what it sees where the episodes need it).
+
+    >>> answer_reply("A", "red")
+    '<think>From the frames I saw: red.</think><answer>A</answer>'
+    """
+    return f"{THINK_OPEN}{SEEN_TEXT}{answer if seen is None else seen}.{THINK_CLOSE}{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+
+
 def assistant_turn(think: str | None = None, tool_call: tuple[str, dict[str, Any]] | None = None,
                    answer: str | None = None) -> Message:
     """An assistant message in HF format: think text, then either one tool call or a final answer.

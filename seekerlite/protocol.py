@@ -24,6 +24,16 @@ SYSTEM_PROMPT = (
     "phrase otherwise."
 )
 
+NO_TOOLS_TEXT = "Tools are off for this question: answer from these frames."  # ends the first turn of a no-tool episode
+
+
+def tools_off(text: str) -> str:
+    """The first turn's last text in an episode without tools (``NO_TOOLS_TEXT`` added on its own line).
+
+    >>> tools_off("Question: Which colour?")
+    'Question: Which colour?\\nTools are off for this question: answer from these frames.'
+    """
+    return f"{text}\n{NO_TOOLS_TEXT}"
 
 
 def timestamp_text(t: float) -> str:
@@ -53,6 +63,7 @@ def build_first_turn(
     overview: list[tuple[float, Any]],
     duration: float,
     system: bool = True,
+    tools: bool = True,
 ) -> list[dict[str, Any]]:
     """The conversation's opening messages: [system,] user(question, marked frame, overview).
 
@@ -63,6 +74,8 @@ def build_first_turn(
         overview: (timestamp seconds, image) pairs, uniformly sampled over the video.
         duration: video length, seconds (so the model knows the valid time range).
         system: include the system prompt.
+        tools: the episode offers tool rounds; False ends the turn with ``NO_TOOLS_TEXT`` (a no-tool episode
+            says so, so one student can be trained and evaluated both ways: ``config.no_tool_env``).
     """
     parts: list[dict[str, Any]] = [
         {"type": "text", "text": f"The video lasts {duration:.1f} seconds. The marked instance"
@@ -72,6 +85,6 @@ def build_first_turn(
     ]
     for t, img in overview:
         parts += [{"type": "text", "text": timestamp_text(t)}, {"type": "image", "image": img}]
-    parts.append({"type": "text", "text": question_text(sample)})
+    parts.append({"type": "text", "text": question_text(sample) if tools else tools_off(question_text(sample))})
     msgs = [{"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}] if system else []
     return msgs + [{"role": "user", "content": parts}]

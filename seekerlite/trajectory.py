@@ -148,6 +148,37 @@ def save_chat_dataset(trajectories: list[Trajectory], out_dir: str | os.PathLike
 ROLES = ("system", "user", "assistant", "tool")
 
 
+def without_tools(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The same episode as if no tools had been offered: the opening (its last text ending with
+    ``protocol.NO_TOOLS_TEXT``, as ``env.opening_messages`` writes it for ``config.no_tool_env``) and the final
+    answer turn; the tool rounds between are gone. None when the episode made no tool call or ended without an
+    answer-only turn (nothing to add). The input is not changed.
+
+    >>> msgs = [{"role": "user", "content": [{"type": "text", "text": "Q?"}]},
+    ...         {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "view_visual_prompt"}}]},
+    ...         {"role": "tool", "content": "ok"}, {"role": "assistant", "content": "<answer>A</answer>"}]
+    >>> [m["role"] for m in without_tools(msgs)], without_tools(msgs)[0]["content"][0]["text"].splitlines()[-1][:9]
+    (['user', 'assistant'], 'Tools are')
+    """
+    from seekerlite.protocol import tools_off
+
+    first = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
+    last = messages[-1] if messages else {}
+    if first is None or last.get("role") != "assistant" or last.get("tool_calls") \
+            or not any(m.get("tool_calls") for m in messages[first + 1:]):
+        return None
+    opening = [dict(m) for m in messages[: first + 1]]
+    content = opening[-1].get("content")
+    parts = [dict(p) for p in content] if isinstance(content, list) else [{"type": "text", "text": str(content or "")}]
+    k = max((i for i, p in enumerate(parts) if p.get("type") == "text"), default=None)
+    if k is None:
+        parts.append({"type": "text", "text": tools_off("").lstrip()})
+    else:
+        parts[k]["text"] = tools_off(parts[k]["text"])
+    opening[-1]["content"] = parts
+    return opening + [dict(last)]
+
+
 def chat_record_problem(rec: Any, base: Path) -> str | None:
     """What is wrong with one chat record ("field '...': ..."), or None. Checked: ``messages`` is a non-empty list
     of {role, content} with at least one assistant turn; content is text or a list of text/image parts; an image

@@ -45,7 +45,7 @@ def test_the_terminal_stays_calm(demo_run):
 def test_every_step_ran_and_left_its_outputs(demo_run):
     assert sorted(p.name for p in (demo_run / ".steps").iterdir()) == sorted(STEPS)
     cfg = json.loads((demo_run / "demo_config.json").read_text())
-    assert cfg["quick"] is True and cfg["output_dir"] == str(demo_run) and cfg["student"]["model_id"] == "tiny"
+    assert cfg["quick"] is True and cfg["output_dir"] == str(demo_run) and cfg["student"]["model_id"] == "tiny-pretrained"
     runs = {step: read_run(demo_run / step, levels=0) for step in ("pipeline", "sft", "grpo")}
     assert {k: r.kind for k, r in runs.items()} == {"pipeline": "pipeline", "sft": "sft", "grpo": "grpo"}
     assert all(asdict(r.env) == cfg["env"] for r in runs.values())  # one env: pipeline episodes, SFT, GRPO
@@ -59,9 +59,15 @@ def test_every_step_ran_and_left_its_outputs(demo_run):
     assert grpo["config"]["student"]["model_id"] == str(demo_run / "sft")  # GRPO starts from the SFT weights
     assert sum("rewards/accuracy/mean" in h for h in hist) == grpo["config"]["max_steps"]
     summaries = json.loads((demo_run / "eval" / "summaries.json").read_text())
-    assert set(summaries) == {"oracle", "no-tool guess", "base", "SFT", "GRPO"}
+    assert set(summaries) == {"oracle", "no-tool guess", "base", "SFT no tools", "SFT", "GRPO no tools", "GRPO",
+                              "GRPO, oracle's crop"}
+    assert summaries["GRPO, oracle's crop"]["overall"]["mean_tool_calls"] >= 1  # the oracle's crop ran first
     assert summaries["oracle"]["overall"]["accuracy"] == 1.0  # the ceiling is exact on the toy world
-    assert summaries["no-tool guess"]["overall"]["mean_tool_calls"] == 0
+    for name in ("no-tool guess", "SFT no tools", "GRPO no tools"):  # tools off: no call ever runs
+        assert summaries[name]["overall"]["mean_tool_calls"] == 0
+    tasks = {json.loads(line)["task"] for line in next((demo_run / "eval").glob("toy-*/samples.jsonl")).open()}
+    assert tasks <= set(cfg["question_families"]) and tasks  # the held-out world asks the families that need tools
+    assert json.loads((demo_run / "sft" / "run.json").read_text())["config"]["no_tool_share"] == cfg["no_tool_share"]
     sft_eval = json.loads((demo_run / "eval" / "SFT" / "results.json").read_text())
     assert sft_eval["policy"] == str(demo_run / "sft") and sft_eval["config"]["env"] == cfg["env"]  # the run folder
     assert sft_eval["scoring_rule"] == "seekerlite"
@@ -98,3 +104,15 @@ def test_a_folder_from_other_settings_is_refused_untouched(tmp_path, capsys):
     assert "holds a demo run with other settings" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["demo_config.json", "keep.txt"]  # nothing run, nothing lost
     assert json.loads((out / "demo_config.json").read_text())["seed"] == 123
+
+
+def test_the_default_demo_is_the_pretrained_students_own_preset():
+    """``DemoConfig()`` (what ``seekerlite demo`` runs) equals ``for_model`` of its own student, and GRPO starts the
+    pretrained tiny base at the learning rate ``GRPORunConfig.for_model`` gives it (not the random base's 1e-3)."""
+    from seekerlite.config import TINY_PRETRAINED
+    from seekerlite.demo import DemoConfig
+    from seekerlite.train.grpo import PRETRAINED_TINY_LR, GRPORunConfig
+
+    assert DemoConfig() == DemoConfig.for_model(TINY_PRETRAINED)
+    assert DemoConfig().grpo_lr == GRPORunConfig.for_model(TINY_PRETRAINED).learning_rate == PRETRAINED_TINY_LR
+    assert DemoConfig.for_model("tiny-random").grpo_lr == GRPORunConfig().learning_rate == 1e-3

@@ -187,3 +187,31 @@ def test_chat_dataset_round_trip(tmp_path, toy_dataset):
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1: not a chat record"):
         load_chat_dataset(tmp_path / "bad.jsonl")
+
+
+def test_oracle_look_runs_the_oracles_crop_then_the_answerer(toy_dataset):
+    """``oracle-look:SPEC``: the first turn is the oracle's crop_video (never a re-view), every later turn is SPEC's;
+    a batched answerer is asked in one batch for the episodes that reached it."""
+    from seekerlite.policies import OracleLookPolicy, make_policy
+
+    samples, base = toy_dataset
+    picked = samples[:6]
+    policy, env = make_policy("oracle-look:random", EnvConfig())
+    assert isinstance(policy, OracleLookPolicy) and policy.name == "oracle-look:random" and env == EnvConfig()
+    oracle = run_episodes(OraclePolicy(seed=0, p_view_prompt=0.0), picked, env, base_dir=str(base), progress=False)
+    looked = run_episodes(policy, picked, env, base_dir=str(base), progress=False)
+    for o, t in zip(oracle, looked, strict=True):
+        assert t.turns[0].tool_calls == o.turns[0].tool_calls and t.turns[0].tool_calls[0]["name"] == "crop_video"
+        thinks = ("<think>I will guess.</think>", "<think>Look again.</think>", "<think>Let me look.</think>")
+        assert t.turns[1:] and all(x.text.startswith(thinks) for x in t.turns[1:])  # RandomPolicy's own replies
+
+    class Batched:
+        name, calls = "batched", []
+
+        def act_batch(self, batch, envs):
+            self.calls.append(len(batch))
+            return [PolicyReply("<think>x</think><answer>A</answer>") for _ in batch]
+
+    answerer = Batched()
+    trajs = run_episodes(OracleLookPolicy(answerer), picked, env, base_dir=str(base), batch_size=4, progress=False)
+    assert answerer.calls == [4, 2] and all(t.answer == "A" and t.n_tool_calls == 1 for t in trajs)

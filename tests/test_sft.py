@@ -10,7 +10,12 @@ from seekerlite.config import EnvConfig, StudentConfig
 from seekerlite.evaluate import format_stats
 from seekerlite.grammar import reply_ok
 from seekerlite.runs import read_run
-from seekerlite.train.collate import IGNORE_INDEX, ChatCollator, draw_loss_mask, loss_mask_spans
+from seekerlite.train.collate import (
+    IGNORE_INDEX,
+    ChatCollator,
+    draw_loss_mask,
+    loss_mask_spans,
+)
 from seekerlite.train.sft import SFTRunConfig, load_sft_dataset, main_sft, train_sft
 
 SMALL_ENV = EnvConfig(overview_frames=2, frames_per_call=2, min_frames_per_call=2)  # short episodes: fast tests
@@ -227,3 +232,36 @@ def test_mask_matches_transformers_own_where_it_is_right(sft_data, processor):
         processor_kwargs={"padding": True})
     assert (native["input_ids"] == ours["input_ids"]).all()
     assert ((native["assistant_masks"] == 1) == (ours["labels"] != IGNORE_INDEX)).all()
+
+
+def test_no_tool_form_is_the_no_tool_episode(sft_data, toy_dataset):
+    """``no_tool_share`` adds each chosen episode's no-tool form, and that form is what the no-tool env would have
+    shown and the oracle answered there: the same opening text (``NO_TOOLS_TEXT`` last) and the same final reply."""
+    from seekerlite.config import no_tool_env
+    from seekerlite.policies import OraclePolicy, run_episodes
+    from seekerlite.protocol import NO_TOOLS_TEXT
+    from seekerlite.trajectory import without_tools
+
+    path, trajs = sft_data
+    samples, base = toy_dataset
+    by_id = {s.id: s for s in samples}
+    direct = run_episodes(OraclePolicy(seed=0, p_view_prompt=0.5), [by_id[t.sample_id] for t in trajs],
+                          no_tool_env(SMALL_ENV), base_dir=str(base), progress=False)
+
+    def texts(msgs):
+        return [(m["role"], m["content"] if isinstance(m["content"], str) else
+                 [p.get("text", "<image>") for p in m["content"]]) for m in msgs]
+
+    for t, d in zip(trajs, direct, strict=True):
+        assert d.n_tool_calls == 0 and d.correct
+        form = without_tools(t.messages)
+        assert texts(form) == texts(d.messages)
+        assert form[-2]["content"][-1]["text"].endswith(NO_TOOLS_TEXT) and t.messages[1]["content"] != form[1]["content"]
+    assert without_tools(direct[0].messages) is None  # nothing to add to an episode without tool calls
+    plain, both = load_sft_dataset(path), load_sft_dataset(path, no_tool_share=1.0, seed=0)
+    assert len(both) == 2 * len(plain) and {r["id"] for r in both} == {r["id"] for r in plain} | \
+        {r["id"] + ":no-tool" for r in plain}
+    some = load_sft_dataset(path, no_tool_share=0.5, seed=3)
+    assert len(plain) <= len(some) <= len(both) and some["id"] == load_sft_dataset(path, 0.5, seed=3)["id"]
+    with pytest.raises(ValueError, match="no_tool_share"):
+        SFTRunConfig(no_tool_share=1.5)

@@ -18,7 +18,12 @@ from typing import Any
 
 from seekerlite.config import EnvConfig
 from seekerlite.data import subset
-from seekerlite.evaluate.metrics import EpisodeRecord, format_stats, region_looks, summarize
+from seekerlite.evaluate.metrics import (
+    EpisodeRecord,
+    format_stats,
+    region_looks,
+    summarize,
+)
 from seekerlite.evaluate.tables import EvalResult
 from seekerlite.judge import Judge, make_judge, v2p_letter
 from seekerlite.policies import HFPolicy, Policy, make_policy, run_episodes
@@ -84,13 +89,14 @@ def _run_all(policy: Policy, samples: list[Sample], env: EnvConfig, base_dir: An
 
 
 def policy_run(spec: str) -> Any:
-    """The RunInfo of the run folder a policy spec names (``runs/sft``, ``no-tool:runs/sft``, ``runs/sft/adapter``),
+    """The RunInfo of the run folder a policy spec names (``runs/sft``, ``no-tool:runs/sft``, ``oracle-look:runs/sft``,
+    ``runs/sft/adapter``),
     or None for scripted policies, hub ids and folders no run wrote."""
     from pathlib import Path
 
     from seekerlite.runs import read_run
 
-    inner = spec.partition(":")[2] if spec.startswith("no-tool:") else spec
+    inner = spec.partition(":")[2] if spec.startswith(("no-tool:", "oracle-look:")) else spec
     return read_run(inner, levels=1) if inner and Path(inner).is_dir() else None
 
 

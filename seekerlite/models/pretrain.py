@@ -22,29 +22,31 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seekerlite.models.pretrain_tasks import (
-    PRETRAIN_TASKS,
-    Example,
-    pretrain_seed,
-    shorten,
+from seekerlite.models.pretrain_data import (  # noqa: F401 - re-exported: the data side lives there
+    IGNORE_INDEX,
+    PretrainCollator,
+    PretrainStream,
+    draw_example,
+    held_out_set,
+    stage_tasks,
 )
-
-IGNORE_INDEX = -100
+from seekerlite.models.pretrain_tasks import PRETRAIN_TASKS
 
 
 @dataclass
 class PretrainConfig:
     """The perception-pretraining curriculum and its optimiser (defaults: the shipped weights' recipe)."""
 
-    stages: str = "colour_crop:300,colour:300,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300"  # tasks added per stage and its steps, comma-separated
+    stages: str = "colour_crop:300,colour:300,letter:200,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300"  # tasks added per stage and its steps, comma-separated
     new_task_share: float = 0.5  # share of a stage's examples drawn from the tasks it adds (the rest replays earlier ones)
     learning_rate: float = 3e-3  # AdamW peak learning rate
+    center_embeddings: bool = True  # after every step, take the rows' shared drift back out of the tied vocabulary (see recenter_rows)
     warmup_steps: int = 50  # linear warm-up steps
     decay_share: float = 0.15  # final share of all steps over which the learning rate decays linearly to 10 %
     per_device_train_batch_size: int = 16  # examples per step
@@ -69,169 +71,6 @@ class PretrainConfig:
                                  f"{list(PRETRAIN_TASKS)}")
             out.append((tasks, int(steps)))
         return out
-
-
-# ----------------------------------------------------------------------------- batches
-class PretrainCollator:
-    """Examples -> a padded batch (input_ids, attention_mask, pixel_values, image_grid_thw, labels, tasks).
-
-    Labels are the answer tokens only: the tokens overlapping the answer phrase inside the last
-    ``<answer>...</answer>``. Tokenized texts are cached by their rendered string (``max_cache`` entries).
-    """
-
-    def __init__(self, processor: Any, max_cache: int = 20_000) -> None:
-        self.processor, self.tokenizer = processor, processor.tokenizer
-        self.image_processor = processor.image_processor
-        self.pad_id = self.tokenizer.pad_token_id
-        self.image_pad = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        self.merge = int(getattr(self.image_processor, "merge_size", 2)) ** 2
-        self.mm_types = "mm_token_type_ids" in getattr(processor, "model_input_names", [])  # transformers >= 5.2x
-        self._cache: dict[str, tuple[list[int], list[bool]]] = {}
-        self.max_cache = max_cache
-
-    def encode_text(self, example: Example) -> tuple[list[int], list[bool]]:
-        """(ids with one image placeholder per image, answer mask) of one example's rendered chat."""
-        msgs = [{**m, "content": [{k: v for k, v in c.items() if k != "image"} for c in m["content"]]}
-                if isinstance(m["content"], list) else m for m in example.messages]
-        text = self.tokenizer.apply_chat_template(msgs, tokenize=False)
-        hit = self._cache.get(text)
-        if hit is not None:
-            return hit
-        span = f"<answer>{example.answer}</answer>"
-        start = text.rindex(span) + len("<answer>")
-        end = start + len(example.answer)
-        enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
-        mask = [a < end and b > start for a, b in enc["offset_mapping"]]
-        if not any(mask):
-            raise ValueError(f"{example.task}: the answer {example.answer!r} has no token of its own")
-        if len(self._cache) < self.max_cache:
-            self._cache[text] = (enc["input_ids"], mask)
-        return enc["input_ids"], mask
-
-    def __call__(self, examples: list[Example]) -> dict[str, Any]:
-        import torch
-
-        images = [c["image"] for e in examples for m in e.messages if isinstance(m["content"], list)
-                  for c in m["content"] if c.get("type") == "image"]
-        vision = self.image_processor(images=images, return_tensors="pt")
-        counts = (vision["image_grid_thw"].prod(-1) // self.merge).tolist()  # tokens per image
-        rows, masks, k = [], [], 0
-        for e in examples:
-            ids, mask = self.encode_text(e)
-            out_ids, out_mask = [], []
-            for tok, m in zip(ids, mask, strict=True):
-                n = counts[k] if tok == self.image_pad else 1
-                k += tok == self.image_pad
-                out_ids += [tok] * n
-                out_mask += [m] * n
-            rows.append(out_ids)
-            masks.append(out_mask)
-        if k != len(counts):
-            raise ValueError(f"{k} image placeholders for {len(counts)} images")
-        T = max(map(len, rows))
-        input_ids = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
-        attention = torch.zeros((len(rows), T), dtype=torch.long)
-        for i, (ids, mask) in enumerate(zip(rows, masks, strict=True)):
-            t = torch.tensor(ids)
-            input_ids[i, :len(ids)], attention[i, :len(ids)] = t, 1
-            labels[i, :len(ids)] = t.masked_fill(~torch.tensor(mask), IGNORE_INDEX)
-        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
-                 "pixel_values": vision["pixel_values"], "image_grid_thw": vision["image_grid_thw"],
-                 "tasks": [e.task for e in examples], "views": [e.view for e in examples]}
-        if self.mm_types:  # what the processor adds: 1 on image tokens, 0 elsewhere (M-RoPE reads it)
-            batch["mm_token_type_ids"] = (input_ids == self.image_pad).long()
-        return batch
-
-
-def draw_example(clips: list[Any], tasks: list[str], rng: np.random.Generator, short_share: float = 0.0) -> Example:
-    """One example of a task drawn from `tasks`, on a clip drawn from `clips` (retried until one has an answer);
-    with probability `short_share` in its short-prompt form (``pretrain_tasks.shorten``)."""
-    for _ in range(200):
-        ex = PRETRAIN_TASKS[tasks[int(rng.integers(len(tasks)))]](clips[int(rng.integers(len(clips)))], rng)
-        if ex is not None:
-            return shorten(ex) if short_share and rng.random() < short_share else ex
-    raise RuntimeError(f"no example of {tasks} in 200 draws")
-
-
-def stage_tasks(stages: list[tuple[list[str], int]], step: int) -> tuple[int, list[str], list[str]]:
-    """(stage index, tasks it adds, tasks of earlier stages) at `step`.
-
-    >>> stage_tasks([(["colour"], 10), (["shape", "cell"], 5)], 12)
-    (1, ['shape', 'cell'], ['colour'])
-    """
-    start, seen = 0, []
-    for i, (tasks, steps) in enumerate(stages):
-        if step < start + steps:
-            return i, tasks, seen
-        start += steps
-        seen = seen + tasks
-    raise ValueError(f"step {step} is past the curriculum's {start} steps")
-
-
-def _iterable_base() -> type:
-    from torch.utils.data import IterableDataset
-
-    return IterableDataset
-
-
-class PretrainStream(_iterable_base()):  # type: ignore[misc]
-    """The training batches, in a fixed order for a seed (an ``IterableDataset`` for a one-worker ``DataLoader``)."""
-
-    def __init__(self, cfg: PretrainConfig, processor: Any) -> None:
-        self.cfg, self.collate = cfg, PretrainCollator(processor)
-
-    def __iter__(self):
-        import torch
-
-        from seekerlite.toyworld import ToyWorldConfig, generate_clip
-
-        torch.set_num_threads(1)
-        cfg, stages = self.cfg, self.cfg.parsed_stages()
-        world = ToyWorldConfig()
-        n_clip = cfg.seed * 1_000_000  # each pretraining seed reads its own clips
-        clips = []
-        for _ in range(cfg.clip_pool):
-            clips.append(generate_clip(world, pretrain_seed("train", n_clip)))
-            n_clip += 1
-        total = sum(s for _, s in stages)
-        for step in range(total):
-            rng = np.random.default_rng([cfg.seed, step])
-            stage, new, old = stage_tasks(stages, step)
-            short = cfg.short_share_first if stage == 0 else cfg.short_share
-            batch = [draw_example(clips, new if not old or rng.random() < cfg.new_task_share else old, rng, short)
-                     for _ in range(cfg.per_device_train_batch_size)]
-            yield self.collate(batch)
-            if (step + 1) % cfg.clip_every == 0:
-                clips[n_clip % cfg.clip_pool] = generate_clip(world, pretrain_seed("train", n_clip))
-                n_clip += 1
-
-
-def held_out_set(processor: Any, tasks: list[str], per_task: int, batch_size: int = 32,
-                 short: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Collated held-out batches: `per_task` examples of each task on held-out clips (fixed for all seeds), in the
-    episodes' layout; the tasks in `short` also in their short-prompt form (as task ``"<task>@short"``)."""
-    from seekerlite.toyworld import ToyWorldConfig, generate_clip
-
-    collate, world = PretrainCollator(processor), ToyWorldConfig()
-    out = []
-    for ti, name in enumerate(tasks):
-        rng = np.random.default_rng([12345, ti])
-        n = min(per_task, max(4, per_task // 8))
-        clips = [generate_clip(world, pretrain_seed("held_out", ti * 1000 + k)) for k in range(n)]
-        examples = [_held_example(clips, i, name, rng) for i in range(per_task)]
-        if name in short:
-            examples += [replace(shorten(e), task=f"{name}@short") for e in examples]
-        for i in range(0, len(examples), batch_size):
-            b = collate(examples[i:i + batch_size])
-            b["answers"] = [e.answer for e in examples[i:i + batch_size]]
-            out.append(b)
-    return out
-
-
-def _held_example(clips: list[Any], i: int, name: str, rng: np.random.Generator) -> Example:
-    """Example i of a held-out task: from clip i mod len(clips) when it has one (spreads over all clips)."""
-    return draw_example([clips[i % len(clips)]], [name], rng) if i % 4 else draw_example(clips, [name], rng)
 
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
@@ -284,6 +123,21 @@ def chance_levels(batches: list[dict[str, Any]]) -> dict[str, float]:
     return {t: Counter(a).most_common(1)[0][1] / len(a) for t, a in answers.items()}
 
 
+def recenter_rows(rows: Any, init_mean: Any) -> None:
+    """Remove the vocabulary's shared drift: ``rows -= rows.mean(0) - init_mean``, in place.
+
+    Answer-only cross-entropy pushes every non-target row of the tied embedding down along the same hidden
+    direction, and AdamW turns even those tiny gradients into ~lr-sized steps, so after the curriculum every row
+    had moved ~10x its init norm, almost all of it one shared vector (measured: 2.45 shared, 0.29 per-row). Adding
+    one vector to every output row changes no softmax, but as *inputs* the rows then all look alike, and SFT could
+    not learn the tool-call grammar (repeated ``<tool_call>``). Subtracting it keeps the outputs and the inputs
+    distinct."""
+    import torch
+
+    with torch.no_grad():
+        rows -= rows.mean(0) - init_mean
+
+
 def learning_rate_at(cfg: PretrainConfig, step: int, total: int) -> float:
     """Linear warm-up, constant, then a linear decay to 10 % over the last ``decay_share`` of the steps.
 
@@ -323,7 +177,10 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> d
     held = held_out_set(processor, all_tasks, cfg.eval_per_task, short=tuple(stages[0][0]))
     log: dict[str, Any] = {"config": asdict(cfg), "stages": [{"tasks": t, "steps": s} for t, s in stages],
                            "chance": chance_levels(held), "train": [], "eval": []}
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.95), weight_decay=0.01)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.95), weight_decay=0.01)
+    rows = model.get_input_embeddings().weight  # tied: also the LM head
+    init_mean = rows.detach().mean(0).clone()
     loader = DataLoader(PretrainStream(cfg, processor), batch_size=None, num_workers=1, prefetch_factor=4,
                         persistent_workers=False)
     ends = set(np.cumsum([s for _, s in stages]).tolist())
@@ -334,8 +191,10 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> d
         loss, exact = answer_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if cfg.center_embeddings:
+            recenter_rows(rows, init_mean)
         run_loss, run_acc, seen = run_loss + loss.item(), run_acc + float(exact.float().mean()), seen + 1
         done = step + 1
         if done % log_every == 0 or done in ends:

@@ -17,6 +17,8 @@ episode; images are what the environment hands the processor (a 320x240 frame, o
     crop_read   read a cell-region crop (what crop_video(region=cell) returns): the colour of the <shape> in it, or
                 the shape of the <colour> object in it
     colour_mc   colour of the marked object as a multiple-choice letter (the MC form of the episodes)
+    letter      read the options: the think names one option (given, not predicted), the answer is its letter -
+                the lookup a real pretrained model brings and the tiny one must learn (colours, edges, shapes)
 
 The marked object is any visible object (not only the clip's target, whose look-alike would make the frame's
 majority colour a shortcut), on a random visible frame or on ``choose_prompt_frame``'s, with a random mark type.
@@ -38,12 +40,13 @@ import numpy as np
 from PIL import Image
 
 from seekerlite.config import EnvConfig
+from seekerlite.grammar import answer_reply
 from seekerlite.images import fit_for_processor
 from seekerlite.protocol import timestamp_text
 from seekerlite.regions import CELL_NAMES, cell_box, cell_of_box, to_pixels
 from seekerlite.schema import OPTION_LETTERS, PROMPT_TYPES, mask_to_box
 from seekerlite.toyworld.dataset import choose_prompt_frame, render_prompt
-from seekerlite.toyworld.world import ToyClip
+from seekerlite.toyworld.world import DEFAULT_COLORS, EDGES, SHAPES, ToyClip
 
 SPLITS = {"held_out": (50_000, 10_000), "train": (60_000, 40_000)}  # split -> (first remainder, clips per 100 000)
 EVAL_CLIPS_PER_WORLD = 10_000  # = data.MAX_TOY_CLIPS (a test keeps them equal; data is not importable here)
@@ -67,12 +70,14 @@ def pretrain_seed(split: str, k: int) -> int:
 
 @dataclass
 class Example:
-    """One pretraining example: a chat whose last assistant turn is ``<answer>{answer}</answer>``."""
+    """One pretraining example: a chat whose last assistant turn is ``grammar.answer_reply(answer, seen)``."""
 
     task: str
     messages: list[dict[str, Any]]  # HF chat format; image parts hold PIL images
-    answer: str  # the phrase the loss is computed on
+    answer: str  # the final answer (the loss covers it and the phrase the think says was seen)
     view: str = "full"  # what the question's image is: "full" (a whole frame) or "crop" (a zoomed region)
+    seen: str | None = None  # what the think says was seen; None = the answer itself (open questions)
+    seen_given: bool = False  # the think's phrase is given, not predicted: only the answer is trained
 
 
 TaskFn = Callable[[ToyClip, np.random.Generator], Example | None]
@@ -161,8 +166,9 @@ def _user(clip: ToyClip, image: Any, f: int, question: str, region: list[int] | 
         {"type": "image", "image": image}, {"type": "text", "text": question}]}
 
 
-def _reply(answer: str) -> dict[str, Any]:
-    return {"role": "assistant", "content": f"<answer>{answer}</answer>"}
+def _reply(answer: str, seen: str | None = None) -> dict[str, Any]:
+    """The episodes' final reply (``grammar.answer_reply``): what was seen in the think, then the answer."""
+    return {"role": "assistant", "content": answer_reply(answer, seen)}
 
 
 def _marked_view(clip: ToyClip, rng: np.random.Generator, p_crop: float = 0.5
@@ -327,8 +333,27 @@ def _colour_mc(clip: ToyClip, rng: np.random.Generator) -> Example | None:
     opts = [opts[i] for i in rng.permutation(4)]
     letter = OPTION_LETTERS[opts.index(colour)]
     q = _question(f"The marked object is {phrase}. What colour is the marked object?", opts)
-    return Example("colour_mc", [_user(clip, image, f, q, region), _reply(letter)], letter,
-                   "full" if region is None else "crop")
+    return Example("colour_mc", [_user(clip, image, f, q, region), _reply(letter, colour)], letter,
+                   "full" if region is None else "crop", colour)
+
+
+LETTER_VOCABULARIES = (tuple(DEFAULT_COLORS), tuple(f"the {e} edge" for e in EDGES), SHAPES)
+
+
+@task("letter")
+def _letter(clip: ToyClip, rng: np.random.Generator) -> Example | None:
+    got = _mark(clip, rng)
+    if got is None:
+        return None
+    img, phrase, _oid, f, _ = got
+    words = list(LETTER_VOCABULARIES[int(rng.integers(len(LETTER_VOCABULARIES)))])
+    opts = [words[i] for i in rng.choice(len(words), min(4, len(words)), replace=False)]
+    opts = sorted(opts) if rng.random() < 0.5 else opts  # the toy world lists options sorted; others may not
+    seen = opts[int(rng.integers(len(opts)))]
+    letter = OPTION_LETTERS[opts.index(seen)]
+    q = _question(f"The marked object is {phrase}. Which option did you see?", opts)
+    return Example("letter", [_user(clip, Image.fromarray(img), f, q), _reply(letter, seen)], letter, "full", seen,
+                   seen_given=True)
 
 
 _PHRASE = re.compile(r"The marked object is [^.]*\. ")
@@ -354,4 +379,4 @@ def shorten(example: Example) -> Example:
                 c = {**c, "text": text.replace("\nAnswer with the option's letter.", "")}
             parts.append(c)
         msgs.append({**m, "content": parts})
-    return Example(example.task, msgs, example.answer, example.view)
+    return Example(example.task, msgs, example.answer, example.view, example.seen, example.seen_given)

@@ -70,6 +70,7 @@ class SourceConfig:
     n_clips: int = 6  # toyworld: clips to generate
     seed: int = 0  # toyworld: world seed; jsonl: seeds the max_samples subset
     forms: list[str] = field(default_factory=lambda: ["mc", "oe"])  # toyworld: question forms to generate
+    families: list[str] | None = None  # toyworld: question families (ToyWorldConfig.question_families); None = the default six
     max_samples: int | None = None  # keep at most this many (a seeded subset, in file order)
     video_root: str | None = None  # V2P-Bench: the folder video_path is relative to
     frame_root: str | None = None  # V2P-Bench: the folder frame_path is relative to
@@ -134,7 +135,9 @@ def source_samples(src: SourceConfig, run_dir: Path) -> list[Sample]:
         out = inside(run_dir, "toyworld", file_name(name))  # a name is data: never a path out of the run
         path = out / "samples.jsonl"  # written last (atomically): present = generated
         if not path.is_file():
-            generate_dataset(out, n_clips=src.n_clips, seed=src.seed, config=ToyWorldConfig(seed=src.seed),
+            fams = tuple(src.families) if src.families is not None else None
+            generate_dataset(out, n_clips=src.n_clips, seed=src.seed,
+                             config=ToyWorldConfig(seed=src.seed, question_families=fams),
                              mc="mc" in src.forms, oe="oe" in src.forms)
         samples, base = load_samples(path)
     elif src.kind == "jsonl":
@@ -275,9 +278,9 @@ def format_counts(counts: list[StageCounts]) -> str:
 
 def plot_funnel(counts: list[StageCounts], ax: Any = None) -> Any:
     """A funnel chart: records in and kept per stage, the main drop reasons written beside each bar."""
-    import matplotlib.pyplot as plt
-
     import textwrap
+
+    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 0.8 * len(counts) + 1.2))

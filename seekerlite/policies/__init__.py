@@ -1,13 +1,22 @@
 """Policies and the episode loop: ``loop`` (run_episode(s)), ``scripted`` (oracle, random, noisy oracle, evidence-limited answers), ``hf``
 (any transformers VLM), ``endpoint`` (an OpenAI-compatible server) and ``factory`` (make_policy from a spec)."""
 
+from seekerlite.policies.endpoint import OpenAIPolicy, to_openai_messages
 from seekerlite.policies.factory import POLICY_HELP, make_policy
 from seekerlite.policies.hf import HFPolicy
-from seekerlite.policies.loop import Episode, Policy, PolicyReply, n_assistant, run_episode, run_episodes, run_tool
-from seekerlite.policies.endpoint import OpenAIPolicy, to_openai_messages
+from seekerlite.policies.loop import (
+    Episode,
+    Policy,
+    PolicyReply,
+    n_assistant,
+    run_episode,
+    run_episodes,
+    run_tool,
+)
 from seekerlite.policies.scripted import (
     EvidencePolicy,
     NoisyOraclePolicy,
+    OracleLookPolicy,
     OraclePolicy,
     RandomLookPolicy,
     RandomPolicy,
@@ -15,5 +24,5 @@ from seekerlite.policies.scripted import (
     to_1000,
 )
 
-__all__ = ["POLICY_HELP", "Episode", "EvidencePolicy", "HFPolicy", "NoisyOraclePolicy", "OpenAIPolicy", "OraclePolicy", "Policy", "PolicyReply",
+__all__ = ["POLICY_HELP", "Episode", "EvidencePolicy", "HFPolicy", "NoisyOraclePolicy", "OpenAIPolicy", "OracleLookPolicy", "OraclePolicy", "Policy", "PolicyReply",
            "RandomLookPolicy", "RandomPolicy", "has_evidence", "make_policy", "n_assistant", "run_episode", "run_episodes", "run_tool", "to_1000", "to_openai_messages"]

@@ -6,7 +6,8 @@ teacher) and RL curation (the rollout policy).
 
 Specs (``POLICY_HELP``): ``oracle`` | ``random`` | ``noisy-oracle:P`` (the oracle's calls, right with probability
 P) | ``no-tool[:SPEC]`` (SPEC, default ``tiny``, answering from the first turn alone: the env gets no tool
-rounds; ``no-tool:random`` is a uniform guess) | ``tiny`` | ``tiny-random`` | a run folder, LoRA adapter folder
+rounds; ``no-tool:random`` is a uniform guess) | ``oracle-look:SPEC`` (the oracle's crop, then SPEC answers: its
+perception given the right look) | ``tiny`` | ``tiny-random`` | a run folder, LoRA adapter folder
 or model folder (``models.load_trained``) | a hub id | ``http(s)://host/v1#MODEL`` (an OpenAI-compatible
 endpoint; the key comes from $OPENAI_API_KEY).
 """
@@ -17,9 +18,14 @@ import os
 
 from seekerlite.config import EnvConfig, StudentConfig, no_tool_env
 from seekerlite.policies.loop import Policy
-from seekerlite.policies.scripted import NoisyOraclePolicy, OraclePolicy, RandomPolicy
+from seekerlite.policies.scripted import (
+    NoisyOraclePolicy,
+    OracleLookPolicy,
+    OraclePolicy,
+    RandomPolicy,
+)
 
-POLICY_HELP = ("oracle | random | noisy-oracle:P | no-tool[:SPEC] | tiny | tiny-random | tiny-pretrained | a run, adapter or model "
+POLICY_HELP = ("oracle | random | noisy-oracle:P | no-tool[:SPEC] | oracle-look:SPEC | tiny | tiny-random | tiny-pretrained | a run, adapter or model "
                "folder | a hub id | http(s)://host/v1#MODEL (an OpenAI-compatible endpoint)")
 
 
@@ -49,6 +55,10 @@ def make_policy(spec: str, env: EnvConfig | None = None, *, student: StudentConf
                                     do_sample=do_sample, temperature=temperature, base_model=base_model)
         policy.name = f"no-tool:{inner}"
         return policy, no_tool_env(env)
+    if spec.startswith("oracle-look:"):
+        inner, _ = make_policy(spec.partition(":")[2], env, student=student, seed=seed, max_new_tokens=max_new_tokens,
+                               do_sample=do_sample, temperature=temperature, base_model=base_model)
+        return OracleLookPolicy(inner, seed=seed), env
     if spec == "oracle":
         return OraclePolicy(seed=seed), env
     if spec == "random":

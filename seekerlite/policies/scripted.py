@@ -6,13 +6,14 @@ user, and a noisy oracle with a known pass rate (for RL curation without a model
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
 import numpy as np
 
 from seekerlite.env import VideoSeekerEnv
-from seekerlite.grammar import ANSWER_OPEN, render_tool_call
+from seekerlite.grammar import ANSWER_OPEN, answer_reply, render_tool_call
 from seekerlite.policies.loop import PolicyReply, n_assistant
 from seekerlite.regions import CELL_NAMES, box_inside, cell_box, cell_holding, to_pixels
 from seekerlite.schema import OPTION_LETTERS, stable_seed
@@ -41,20 +42,23 @@ def _sample_frames(env: VideoSeekerEnv, t0: float, t1: float) -> list[int]:
     return reader.sample_indices(min(want, cfg.max_total_frames), t0, min(t1, reader.info.duration))
 
 
-def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0) -> tuple[float, float, str] | None:
+def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0, step: float = 1.0
+              ) -> tuple[float, float, str] | None:
     """(t0, t1, cell) of the crop that best shows the instance (and ``evidence["with"]``, the object it touches)
-    inside the sample's span: a `window`-second crop, 0.1 s steps, whose grid cell holds the most of their boxes on
-    the frames crop_video would return. None without a masklet or a visible frame in the span."""
+    inside the sample's span: a `window`-second crop starting on a `step`-second grid (a few round times a small
+    student can learn to write), whose grid cell holds the most of their boxes on the frames crop_video would
+    return. None without a masklet or a visible frame in the span."""
     info, m = env.video_info, sample.masklet
     if m is None:
         return None
     others = {int(f): b for f, b in ((sample.extra.get("evidence") or {}).get("with_boxes") or {}).items()}
     a, b = sample.span if sample.span else (0.0, info.duration)
     b = min(max(b, a + 0.2), info.duration)
+    first = math.floor(a / step + 1e-6) * step
     best: tuple[tuple[float, float], float, float, str] | None = None
-    for k in range(int(max(0.0, (b - a) - window) / 0.1 + 1e-6) + 1):
-        t0 = round(a + 0.1 * k, 1)
-        t1 = round(min(info.duration, t0 + window), 1)
+    for k in range(int(max(0.0, (b - first) - window) / step + 1e-6) + 1):
+        t1 = round(min(info.duration, first + step * k + window), 1)
+        t0 = round(max(0.0, t1 - window), 1)
         if t1 <= t0:
             continue
         boxes = []
@@ -102,13 +106,8 @@ class OraclePolicy:
                                f"again before searching the video.</think>\n" + render_tool_call("view_visual_prompt", {}))
         if turn == (1 if view_first else 0) and env.config.max_tool_rounds >= 1:
             args = self._crop_args(s, env)
-            where = f" in the {args['region']} cell" if isinstance(args.get("region"), str) else \
-                " and zoom on the marked instance" if "region" in args else ""
-            about = f"is about {s.task}" if s.task and s.task != "unknown" else "needs a closer look"
-            return PolicyReply(f"<think>The question {about}. I will look at {args['start_time']:.1f}-"
-                               f"{args['end_time']:.1f} seconds{where}.</think>\n" + render_tool_call("crop_video", args))
-        return PolicyReply(f"<think>From the frames I saw: {s.answer_text}.</think>"
-                           f"<answer>{s.answer}</answer>")
+            return PolicyReply("<think>I will look closer.</think>\n" + render_tool_call("crop_video", args))
+        return PolicyReply(answer_reply(s.answer, s.answer_text))
 
     def _crop_args(self, s: Any, env: VideoSeekerEnv) -> dict[str, Any]:
         info = env.video_info
@@ -125,10 +124,42 @@ class OraclePolicy:
             boxes = [s.masklet.box_at(f) for f in s.masklet.visible_frames() if t0 * info.fps <= f < t1 * info.fps]
             if boxes:
                 box = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+        if not zoom:  # whole seconds: a few round times a small student can learn to write
+            t0, t1 = float(math.floor(t0 + 1e-6)), min(float(math.ceil(t1 - 1e-6)), info.duration)
         args: dict[str, Any] = {"start_time": round(t0, 1), "end_time": round(t1, 1)}
         if box is not None:
             args["region"] = to_1000(box, info.width, info.height, grow=0.25)
         return args
+
+
+class OracleLookPolicy:
+    """The oracle's tool calls, then `answerer`'s final reply: the answerer's perception *given* the right crops.
+
+    A diagnostic (``oracle-look:SPEC``): the gap between a student's accuracy here and with its own looks is what
+    its choice of where and when to look costs; the gap to its no-tool accuracy is what a good look can buy."""
+
+    def __init__(self, answerer: Any, seed: int = 0) -> None:
+        self.answerer = answerer
+        self.oracle = OraclePolicy(seed=seed, p_view_prompt=0.0)
+        self.name = f"oracle-look:{getattr(answerer, 'name', type(answerer).__name__)}"
+
+    def _looking(self, messages: list[dict[str, Any]], env: VideoSeekerEnv) -> bool:
+        return n_assistant(messages) == 0 and env.config.max_tool_rounds >= 1
+
+    def act(self, messages: list[dict[str, Any]], env: VideoSeekerEnv) -> PolicyReply:
+        return self.act_batch([messages], [env])[0]
+
+    def act_batch(self, batch: list[list[dict[str, Any]]], envs: list[VideoSeekerEnv]) -> list[PolicyReply]:
+        out: list[PolicyReply | None] = [self.oracle.act(m, e) if self._looking(m, e) else None
+                                         for m, e in zip(batch, envs)]
+        rest = [i for i, r in enumerate(out) if r is None]
+        if rest:
+            many = getattr(self.answerer, "act_batch", None)
+            got = many([batch[i] for i in rest], [envs[i] for i in rest]) if many else \
+                [self.answerer.act(batch[i], envs[i]) for i in rest]
+            for i, r in zip(rest, got):
+                out[i] = r
+        return [r for r in out if r is not None]
 
 
 class RandomPolicy:

@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from seekerlite.config import EnvConfig, StudentConfig, is_tiny, student_preset
+from seekerlite.config import TINY_PRETRAINED, EnvConfig, StudentConfig, is_tiny, student_preset
 from seekerlite.env import VideoSeekerEnv, opening_messages, tool_error_counts
 from seekerlite.runs import RunInfo, read_run, settle, write_run
 from seekerlite.schema import Sample
@@ -39,6 +39,9 @@ from seekerlite.train.rewards import (
     score_completion,
 )
 from seekerlite.train.sft import _plain, latest_checkpoint
+
+
+PRETRAINED_TINY_LR = 1e-4  # GRPO from the perception-pretrained tiny base: 1e-3 (the random base's) erased what it saw in 20 steps (OE after the oracle's crop 67 % -> 50 %), 1e-4 kept it
 
 
 @dataclass
@@ -99,7 +102,8 @@ class GRPORunConfig:
         info = read_run(model_id, levels=0) if Path(model_id).is_dir() else None
         base = info.student.model_id if info is not None and info.student is not None else model_id
         if is_tiny(base):
-            return cls(**({"student": replace(student_preset(base), model_id=model_id)} | kw))
+            lr = {"learning_rate": PRETRAINED_TINY_LR} if base == TINY_PRETRAINED else {}
+            return cls(**({"student": replace(student_preset(base), model_id=model_id)} | lr | kw))
         from seekerlite.plan import trainer_defaults
 
         real = {"learning_rate": 1e-5, "gradient_checkpointing": True, "max_steps": 200, "max_reply_tokens": 256} \

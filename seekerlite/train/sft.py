@@ -40,6 +40,7 @@ class SFTRunConfig:
     data: str | None = None  # chat dataset (sft.jsonl) or a pipeline run folder; None = a toy world played by the oracle
     toy_clips: int = 8  # clips of the generated toy world (~11 episodes per clip: MC + OE questions)
     toy_seed: int = 0  # seed of the toy training world (evaluate on another seed)
+    no_tool_share: float = 0.0  # share of episodes also trained in their no-tool form (opening + "tools are off" + final answer; trajectory.without_tools), seeded: the student then also answers without tools (evaluate with no-tool:RUN)
     max_length: int | None = None  # longest episode in tokens; longer raises (never cut); None = the longest the env allows (seekerlite.budget)
     # --- optimisation (TRL's SFTConfig names)
     num_train_epochs: float = 5.0  # passes over the data (ignored when max_steps > 0)
@@ -64,7 +65,7 @@ class SFTRunConfig:
     def __post_init__(self) -> None:  # refused here, before a model loads (TRL would say so after)
         from seekerlite.strictjson import check_ranges
 
-        check_ranges(self, {"toy_clips": (1, 10_000), "max_length": (1, None), "num_train_epochs": (0, None),
+        check_ranges(self, {"toy_clips": (1, 10_000), "no_tool_share": (0, 1), "max_length": (1, None), "num_train_epochs": (0, None),
                             "max_steps": (-1, None), "per_device_train_batch_size": (1, None),
                             "gradient_accumulation_steps": (1, None), "learning_rate": (0, 10), "warmup_steps": (0, None),
                             "weight_decay": (0, None), "logging_steps": (1, None), "save_steps": (1, None),
@@ -116,19 +117,30 @@ def data_file(data: str) -> Path:
     return p
 
 
-def load_sft_dataset(path: str | Path) -> Any:
+def load_sft_dataset(path: str | Path, no_tool_share: float = 0.0, seed: int = 0) -> Any:
     """A ``datasets.Dataset`` of chat episodes: ``id``, ``messages_json`` (the message list as JSON, image parts
-    holding paths) and ``base_dir`` (the folder those paths start from). Images are opened by the collator."""
+    holding paths) and ``base_dir`` (the folder those paths start from). Images are opened by the collator.
+
+    `no_tool_share`: that share of the episodes that used tools (chosen by `seed` and the episode id) is also added
+    in its no-tool form (``trajectory.without_tools``, id ``<id>:no-tool``)."""
     from datasets import Dataset
 
-    from seekerlite.trajectory import load_chat_dataset
+    from seekerlite.schema import stable_seed
+    from seekerlite.trajectory import load_chat_dataset, without_tools
 
     path = Path(path)
     records = load_chat_dataset(path, load_images=False)
     if not records:
         raise ValueError(f"{path} holds no episodes")
-    rows = [{"id": str(r.get("id", i)), "messages_json": json.dumps(r["messages"], ensure_ascii=False),
-             "base_dir": str(path.parent.resolve())} for i, r in enumerate(records)]
+    base = str(path.parent.resolve())
+    rows = []
+    for i, r in enumerate(records):
+        rid = str(r.get("id", i))
+        rows.append({"id": rid, "messages_json": json.dumps(r["messages"], ensure_ascii=False), "base_dir": base})
+        if no_tool_share > 0 and (stable_seed(seed, rid, "no-tool") % 10_000) / 10_000 < no_tool_share \
+                and (direct := without_tools(r["messages"])) is not None:
+            rows.append({"id": f"{rid}:no-tool", "messages_json": json.dumps(direct, ensure_ascii=False),
+                         "base_dir": base})
     return Dataset.from_list(rows)
 
 
@@ -252,7 +264,7 @@ def train_sft(cfg: SFTRunConfig, explicit: set[str] | None = None, override: boo
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = data_file(cfg.data) if cfg.data else make_toy_sft_data(out / "data", cfg.toy_clips, cfg.toy_seed, cfg.env)
-    dataset = load_sft_dataset(data)
+    dataset = load_sft_dataset(data, cfg.no_tool_share, cfg.seed)
     student = load_sft_student(cfg)
     weights = "adapter" if cfg.student.lora_r is not None else "."
     write_run(out, RunInfo("sft", env=cfg.env, student=cfg.student, seed=cfg.seed, data=str(data), weights=weights,
