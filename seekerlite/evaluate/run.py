@@ -35,7 +35,7 @@ from seekerlite.trajectory import Trajectory
 class EvalConfig:
     """How an evaluation runs; the defaults run the tiny student on a held-out toy world on a CPU."""
 
-    policy: str = "tiny"  # what to evaluate: oracle | random | no-tool[:SPEC] | tiny | a run, adapter or model folder | a hub id | an endpoint URL
+    policy: str = "tiny"  # what to evaluate: oracle | random | no-tool[:SPEC] | oracle-look:SPEC | tiny | a run, adapter or model folder | a hub id | an endpoint URL
     env: EnvConfig = field(default_factory=EnvConfig)  # the environment (a run folder's own is used unless set here)
     data: str = "toy:2@7"  # samples JSONL, a V2P-Bench annotation file, or toy[:N_CLIPS][@SEED] (a fresh toy world)
     output_dir: str = "runs/eval"  # results.json, results.md, figures, transcripts
