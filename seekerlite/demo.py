@@ -156,7 +156,7 @@ def run_demo(out: str | Path | None = None, seed: int = 0, *, config: DemoConfig
     check_report_to(cfg.report_to)  # before anything is written
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    saved, now = out / "demo_config.json", asdict(cfg) | {"output_dir": str(out)}
+    saved, now = out / "demo_config.json", json.loads(json.dumps(asdict(cfg) | {"output_dir": str(out)}))  # as JSON reads it back (tuples -> lists)
     if saved.exists() and json.loads(saved.read_text()) != now:
         raise ValueError(f"{out} holds a demo run with other settings ({saved}); use another --out, or delete {out}")
     saved.write_text(json.dumps(now, indent=1))

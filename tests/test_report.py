@@ -64,7 +64,7 @@ def test_summary_box_opens_the_report_and_every_figure_is_inlined(tmp_path: Path
     for words in ("The task.", "What ran", "Data pipeline", "SFT", "GRPO", "Evaluation", "Result.",
                   "Read this honestly."):
         assert words in box, words
-    assert "0.080 → 0.310" in box and "guessing: 25%" in box and "33% (95% CI 5-50%, n=12)" in box
+    assert "0.080 → 0.310" in box and "guessing an MC letter: 25%" in box and "33% (95% CI 5-50%, n=12)" in box
     assert ("--quick" in box) is quick  # the caveat says a quick run means nothing, only when it was one
     assert '<div class="summary">' in html and ".summary{" in html
     assert len(re.findall(r'src="data:image/png;base64,', html)) == len(REPORT_FIGURES)
@@ -196,6 +196,6 @@ def test_results_table_is_generated_from_the_run(tmp_path: Path) -> None:
     out = _run_folder(tmp_path / "run", quick=False)
     table = results_table(out).splitlines()
     assert table[0].startswith("| held-out toy world, 12 questions |")
-    assert "| GRPO | 33% (95% CI 5-50%, n=12) | 0% | 1.00 |" in table
+    assert "| GRPO | 33% (95% CI 5-50%, n=12) | 0% (95% CI 5-50%, n=12) | 1.00 |" in table
     with pytest.raises(FileNotFoundError, match="not a finished demo run"):
         results_table(tmp_path)
