@@ -47,13 +47,16 @@ def parse_toy_spec(spec: str) -> tuple[int, int] | None:
 
 
 def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_root: str | None = None,
-                 frame_root: str | None = None, locate_prompt_frames: bool = False) -> tuple[list[Sample], Path]:
+                 frame_root: str | None = None, locate_prompt_frames: bool = False,
+                 families: tuple[str, ...] | None = None) -> tuple[list[Sample], Path]:
     """(samples, base folder) from a samples file or a toy-world spec.
 
     Args:
         spec: a seekerlite JSONL file, a V2P-Bench annotation file (told apart by its fields), or ``toy[:N][@SEED]``
             (generated into ``out_dir/toy-N-SEED``, reused when already there).
         out_dir: where a toy world is written (required for toy specs).
+        families: the toy world's question families (``ToyWorldConfig.question_families``; None = the default
+            six); a world of other families is written to its own folder ``toy-N-SEED-<families>``.
         video_root, frame_root, locate_prompt_frames: V2P-Bench options (see ``seekerlite.v2p.load_v2p``).
 
     Raises:
@@ -67,9 +70,11 @@ def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_r
         if out_dir is None:
             raise ValueError(f"{spec!r}: a toy world needs a folder to be written to (out_dir)")
         n, seed = toy
-        path = Path(out_dir) / f"toy-{n}-{seed}" / "samples.jsonl"
+        name = f"toy-{n}-{seed}" + (f"-{'+'.join(families)}" if families is not None else "")
+        path = Path(out_dir) / name / "samples.jsonl"
         if not path.is_file():
-            generate_dataset(path.parent, n_clips=n, seed=seed, config=ToyWorldConfig(seed=seed))
+            fams = tuple(families) if families is not None else None
+            generate_dataset(path.parent, n_clips=n, seed=seed, config=ToyWorldConfig(seed=seed, question_families=fams))
         return load_jsonl(path), path.parent
     from seekerlite.v2p import is_v2p_file, load_v2p
 

@@ -75,7 +75,7 @@ class DemoConfig:
         grpo_lr = GRPORunConfig.for_model(model_id).learning_rate
         if is_tiny(model_id):
             return cls(student=student_preset(model_id), **({"grpo_lr": grpo_lr} | kw))
-        return cls(student=student_preset(model_id), **({"sft_lr": 1e-4, "grpo_lr": 1e-5, "sft_epochs": 2.0,
+        return cls(student=student_preset(model_id), **({"sft_lr": 1e-4, "grpo_lr": grpo_lr, "sft_epochs": 2.0,
                                                           "max_new_tokens": 256} | kw))
 
     def quick_sizes(self) -> DemoConfig:
@@ -304,6 +304,7 @@ def _grpo(out: Path, cfg: DemoConfig) -> None:
 
 def eval_policies(out: Path, cfg: DemoConfig) -> dict[str, str]:
     """name -> policy spec of what the demo evaluates (trained runs that are missing are left out)."""
+    from seekerlite.policies import inner_spec
     from seekerlite.report import ORACLE_LOOK
 
     specs = {"oracle": "oracle", "no-tool guess": "no-tool:random", "base": cfg.student.model_id,
@@ -311,22 +312,12 @@ def eval_policies(out: Path, cfg: DemoConfig) -> dict[str, str]:
              "GRPO no tools": f"no-tool:{out / 'grpo'}", "GRPO": str(out / "grpo"),
              ORACLE_LOOK: f"oracle-look:{out / 'grpo'}"}
     return {k: v for k, v in specs.items() if not k.startswith(("SFT", "GRPO"))
-            or (Path(v.partition(":")[2] if v.startswith(("no-tool:", "oracle-look:")) else v) / "run.json").exists()}
-
-
-def held_out_world(out: Path, cfg: DemoConfig) -> tuple[list[Sample], Path]:
-    """The evaluation's toy world: ``eval_clips`` clips of ``eval_world_seed`` asking ``question_families``."""
-    from seekerlite.toyworld import ToyWorldConfig, generate_dataset
-
-    path = out / "eval" / f"toy-{cfg.eval_clips}-{cfg.eval_world_seed}" / "samples.jsonl"
-    if not path.is_file():
-        generate_dataset(path.parent, n_clips=cfg.eval_clips, seed=cfg.eval_world_seed,
-                         config=ToyWorldConfig(seed=cfg.eval_world_seed, question_families=cfg.question_families))
-    return load_jsonl(path), path.parent
+            or (Path(inner_spec(v)) / "run.json").exists()}
 
 
 def _eval(out: Path, cfg: DemoConfig) -> None:
     """Every policy on a held-out toy world (a seed nothing was trained on): tables, bars, one GRPO transcript."""
+    from seekerlite.data import load_samples
     from seekerlite.evaluate import (
         EvalConfig,
         comparison_table,
@@ -336,7 +327,8 @@ def _eval(out: Path, cfg: DemoConfig) -> None:
     )
     from seekerlite.viz import draw_trajectory
 
-    samples, base = held_out_world(out, cfg)
+    samples, base = load_samples(f"toy:{cfg.eval_clips}@{cfg.eval_world_seed}", out_dir=out / "eval",
+                                 families=cfg.question_families)
     ecfg = EvalConfig(env=cfg.env, n_bootstrap=1000, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, save_images=2)
     summaries, results = {}, {}
     for name, spec in eval_policies(out, cfg).items():

@@ -217,6 +217,18 @@ def test_bad_toy_specs_are_refused(spec):
         parse_toy_spec(spec)
 
 
+def test_a_toy_world_of_other_families_has_its_own_folder_and_unknown_ones_are_refused(tmp_path):
+    """``load_samples("toy:N@S", families=...)``: only those families are asked, in a folder of their own (never the
+    default world's), and an unknown family is refused before anything is written."""
+    plain, base = load_samples("toy:1@3", out_dir=tmp_path)
+    tools, tbase = load_samples("toy:1@3", out_dir=tmp_path, families=("recolor", "exit_edge"))
+    assert base.name == "toy-1-3" and tbase.name == "toy-1-3-recolor+exit_edge"
+    assert {s.task for s in tools} <= {"recolor", "exit_edge"} and tools and not {s.task for s in plain} & {"recolor"}
+    with pytest.raises(ValueError, match="unknown question families"):
+        load_samples("toy:1@3", out_dir=tmp_path, families=("teleport",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy-1-3", "toy-1-3-recolor+exit_edge"]
+
+
 @pytest.mark.parametrize("content", ["", "\n\n  \n", "\ufeff\n"], ids=["empty", "blank", "bom-only"])
 def test_an_empty_data_file_is_a_clear_error(tmp_path, content):
     """``grpo --data`` on an empty file said "Sample larger than population"; load_samples now names the file."""

@@ -26,7 +26,7 @@ from seekerlite.evaluate.metrics import (
 )
 from seekerlite.evaluate.tables import EvalResult
 from seekerlite.judge import Judge, make_judge, v2p_letter
-from seekerlite.policies import HFPolicy, Policy, make_policy, run_episodes
+from seekerlite.policies import HFPolicy, Policy, inner_spec, make_policy, run_episodes
 from seekerlite.schema import Sample
 from seekerlite.trajectory import Trajectory
 
@@ -96,7 +96,7 @@ def policy_run(spec: str) -> Any:
 
     from seekerlite.runs import read_run
 
-    inner = spec.partition(":")[2] if spec.startswith(("no-tool:", "oracle-look:")) else spec
+    inner = inner_spec(spec)
     return read_run(inner, levels=1) if inner and Path(inner).is_dir() else None
 
 

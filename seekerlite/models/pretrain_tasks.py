@@ -348,7 +348,7 @@ def _letter(clip: ToyClip, rng: np.random.Generator) -> Example | None:
     img, phrase, _oid, f, _ = got
     words = list(LETTER_VOCABULARIES[int(rng.integers(len(LETTER_VOCABULARIES)))])
     opts = [words[i] for i in rng.choice(len(words), min(4, len(words)), replace=False)]
-    opts = sorted(opts) if rng.random() < 0.5 else opts  # the toy world lists options sorted; others may not
+    opts = sorted(opts) if rng.random() < 0.5 else opts  # the toy world shuffles its options; half sorted adds a simpler layout
     seen = opts[int(rng.integers(len(opts)))]
     letter = OPTION_LETTERS[opts.index(seen)]
     q = _question(f"The marked object is {phrase}. Which option did you see?", opts)

@@ -29,6 +29,18 @@ POLICY_HELP = ("oracle | random | noisy-oracle:P | no-tool[:SPEC] | oracle-look:
                "folder | a hub id | http(s)://host/v1#MODEL (an OpenAI-compatible endpoint)")
 
 
+WRAPPERS = ("no-tool:", "oracle-look:")  # specs that wrap another spec
+
+
+def inner_spec(spec: str) -> str:
+    """The spec a ``no-tool:`` / ``oracle-look:`` spec wraps (where its weights come from); `spec` otherwise.
+
+    >>> inner_spec("oracle-look:runs/grpo"), inner_spec("no-tool:runs/sft"), inner_spec("runs/sft")
+    ('runs/grpo', 'runs/sft', 'runs/sft')
+    """
+    return spec.partition(":")[2] if spec.startswith(WRAPPERS) else spec
+
+
 def make_policy(spec: str, env: EnvConfig | None = None, *, student: StudentConfig | None = None, seed: int = 0,
                 max_new_tokens: int = 128, do_sample: bool = False, temperature: float = 1.0,
                 base_model: str | None = None) -> tuple[Policy, EnvConfig]:

@@ -17,7 +17,7 @@ import numpy as np
 from seekerlite.marks import describe_prompt, render_visual_prompt
 from seekerlite.paths import file_name, inside
 from seekerlite.schema import Sample, VisualPrompt, mask_to_box, save_jsonl
-from seekerlite.toyworld.questions import make_questions
+from seekerlite.toyworld.questions import asked_families, make_questions
 from seekerlite.toyworld.world import ToyClip, ToyWorldConfig, generate_clip
 from seekerlite.video import write_video
 
@@ -61,6 +61,7 @@ def generate_dataset(out_dir: str | Path, n_clips: int = 8, seed: int = 0, confi
     from tqdm import tqdm
 
     cfg = config or ToyWorldConfig()
+    asked_families(cfg.question_families)  # an unknown family is refused before anything is written
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "prompts").mkdir(parents=True, exist_ok=True)

@@ -282,6 +282,15 @@ def _mc(rng: np.random.Generator, correct: str, wrong: list[str]) -> tuple[list[
     return opts, OPTION_LETTERS[opts.index(correct)]
 
 
+def asked_families(families: Iterable[str] | None) -> list[str]:
+    """The family names a world asks: `families`, or the default ones for None; ValueError on an unknown name."""
+    wanted = [k for k, f in FAMILIES.items() if f.default] if families is None else list(families)
+    unknown = set(wanted) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown question families {sorted(unknown)}; expected some of {list(FAMILIES)}")
+    return wanted
+
+
 def make_questions(clip: ToyClip, target_id: str, rng: np.random.Generator, *, video_path: str = "",
                    mc: bool = True, oe: bool = True, families: Iterable[str] | None = None) -> list[Sample]:
     """Questions about one object of a clip, each family in MC and/or OE form (no visual prompt attached yet).
@@ -296,10 +305,7 @@ def make_questions(clip: ToyClip, target_id: str, rng: np.random.Generator, *, v
 
     Families without a clear answer in this clip (e.g. direction after the object left) are skipped.
     """
-    wanted = [k for k, f in FAMILIES.items() if f.default] if families is None else list(families)
-    unknown = set(wanted) - set(FAMILIES)
-    if unknown:
-        raise ValueError(f"unknown question families {sorted(unknown)}; expected some of {list(FAMILIES)}")
+    wanted = asked_families(families)
     subject = Subject.of(clip, target_id)
     items = [(fam, item) for fam in FAMILIES.values() if fam.task in wanted
              if (item := fam.build(subject, rng)) is not None]
