@@ -32,8 +32,8 @@ def measure(clips: int, seeds: list[int], work: Path) -> dict[str, Counter]:
     out: dict[str, Counter] = {}
     for seed in seeds:
         samples, base = load_samples(f"toy:{clips}@{seed}", out_dir=work, families=TOOL_TASKS)
+        env = VideoSeekerEnv(EnvConfig(), base_dir=base)  # one env per world, reset for each sample
         for s in samples:
-            env = VideoSeekerEnv(EnvConfig(), base_dir=base)
             env.reset(s)
             plan = zoom_plan(s, env)
             if plan is None or s.visual_prompt.box is None:
@@ -65,10 +65,10 @@ def main() -> None:
     text = (f"# Where the answer is vs where the mark is (tool families)\n\nCommand: `{cmd.strip()}`\n\n"
             f"Machine: {machine()}. Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. "
             f"{a.clips} clips per world, worlds {a.seeds}; 9 cells, so a random cell hits 11 %.\n\n"
-            + "\n".join(rows) + "\n\nRead: the oracle's crop is rarely in the mark's cell, so a student that "
-            "only reads where the mark is cannot choose the crop; it has to find the instance again at a later "
-            "time in the overview frames (the shipped base's `cell` skill is itself near chance: "
-            "benchmarks/results/pretrain.md).\n")
+            + "\n".join(rows) + f"\n\nRead: the oracle's crop is in the mark's cell for {total['same'] / total['n']:.0%} "
+            "of the questions; for the rest a student that only reads where the mark is cannot choose the crop: it "
+            "has to find the instance again at a later time in the overview frames (the shipped base's `cell` skill "
+            "is itself near chance: benchmarks/results/pretrain.md).\n")
     Path(a.out).write_text(text)
     print(text)
 
