@@ -173,3 +173,35 @@ def test_the_shipped_vocabulary_carries_no_shared_drift():
     init = next(t[key] for f in sorted(ensure_tiny_model().glob("*.safetensors")) if key in (t := load_file(str(f))))
     shared = (shipped - init).mean(0).norm()
     assert shared < 0.05 * init.norm(dim=1).mean(), float(shared)
+
+
+def test_sinusoid_positions_give_the_vision_tower_a_position_code():
+    """The real tiny model: after ``sinusoid_positions`` the same patch at two places of an image gets different
+    vision features (with the table zeroed, a uniform image's tokens would be alike), and the model still runs."""
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from seekerlite.models import ensure_tiny_model
+    from seekerlite.models.pretrain import sinusoid_positions
+
+    path = ensure_tiny_model()
+    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
+    proc = AutoProcessor.from_pretrained(path)
+    img = np.full((96, 128, 3), 120, np.uint8)  # uniform: only the position table tells its tokens apart
+    px = proc.image_processor(images=[img], return_tensors="pt")
+
+    def spread() -> float:
+        with torch.no_grad():
+            feats = model.model.visual(px["pixel_values"], grid_thw=px["image_grid_thw"]).pooler_output  # (12, H)
+        return float((feats - feats.mean(0)).norm(dim=-1).mean() / feats.norm(dim=-1).mean())
+
+    with torch.no_grad():
+        model.model.visual.pos_embed.weight.zero_()
+    assert spread() < 1e-4
+    sinusoid_positions(model)
+    w = model.model.visual.pos_embed.weight
+    assert len({tuple(r.tolist()) for r in w}) == w.shape[0]
+    assert spread() > 0.05
+    with pytest.raises(ValueError, match="grid"):
+        bad = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+        bad.model.visual.pos_embed = torch.nn.Embedding(15, 64)
+        sinusoid_positions(bad)

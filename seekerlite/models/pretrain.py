@@ -138,6 +138,38 @@ def recenter_rows(rows: Any, init_mean: Any) -> None:
         rows -= rows.mean(0) - init_mean
 
 
+def sinusoid_positions(model: Any, scale: float = 1.0) -> None:
+    """Overwrite the vision tower's learned position table with a fixed 2D sinusoid code, in place.
+
+    Qwen3-VL adds ``pos_embed`` (an n x n grid of vectors, bilinearly interpolated to the image's patch grid) to the
+    patch features. Random-init at std 0.02 it carries almost no position, and the tiny student learns *where*
+    things are very slowly (benchmarks/results/position_probe.md). The code: a quarter of the dims each hold
+    sin/cos of the row and of the column index at ``d/4`` frequencies from 0.5 to n/2 cycles per grid, times
+    ``scale``. Same architecture and shapes, only other starting values; training may still change them.
+
+    >>> from types import SimpleNamespace
+    >>> import torch
+    >>> m = SimpleNamespace(model=SimpleNamespace(visual=SimpleNamespace(pos_embed=torch.nn.Embedding(16, 8))))
+    >>> sinusoid_positions(m)
+    >>> w = m.model.visual.pos_embed.weight
+    >>> tuple(w.shape), w[0, 2:4].tolist(), len({tuple(r.tolist()) for r in w})  # cos(0) at grid cell (0, 0); all distinct
+    ((16, 8), [1.0, 1.0], 16)
+    """
+    import torch
+
+    weight = model.model.visual.pos_embed.weight
+    n, d = int(round(weight.shape[0] ** 0.5)), weight.shape[1]
+    if n * n != weight.shape[0] or d % 4:
+        raise ValueError(f"pos_embed of shape {tuple(weight.shape)} is not an n*n grid of vectors with dim % 4 == 0")
+    rows, cols = torch.meshgrid(torch.arange(n, dtype=torch.float32), torch.arange(n, dtype=torch.float32),
+                                indexing="ij")
+    freq = torch.linspace(0.5, n / 2, d // 4) * torch.pi / n
+    r, c = rows[..., None] * freq, cols[..., None] * freq
+    code = torch.cat([torch.sin(r), torch.cos(r), torch.sin(c), torch.cos(c)], -1).reshape(n * n, d)
+    with torch.no_grad():
+        weight.copy_(code * scale)
+
+
 def learning_rate_at(cfg: PretrainConfig, step: int, total: int) -> float:
     """Linear warm-up, constant, then a linear decay to 10 % over the last ``decay_share`` of the steps.
 
