@@ -1,14 +1,23 @@
-"""python benchmarks/position_probe.py [--steps 600] [--seeds 0 1] [--out benchmarks/results/position_probe.md]
+"""python benchmarks/position_probe.py [--steps 600] [--seeds 0 1] [--tasks solo cell] [--positions learned kept]
+                                     [--scale 1] [--out benchmarks/results/position_probe.md]
 
-Can the embedded student learn *where* things are (issue 12: choosing a crop's cell is its bottleneck)? Starting
-from the shipped pretrained base, it is fine-tuned on one task for ``--steps`` steps (batch 16, AdamW, lr 1e-3 after
-30 warm-up steps, the shared-drift correction of pretraining on) and the held-out accuracy is read every 100 steps:
+Can the embedded student learn *where* things are (issue 12: choosing a crop's cell is its bottleneck)? Two probes
+of a pretrained base (``--base``, default: the shipped one):
 
-- ``solo``: one red square on a blank frame, "which cell of the 3x3 grid holds the object" (position read-out alone);
-- ``cell``: the pretraining task, the cell holding the *marked* object among the clip's objects.
+1. ``token_probe``: can a linear read-out tell which of the 12 token places a merged vision token comes from?
+2. ``run``: the base fine-tuned on one task for ``--steps`` steps (batch 16, AdamW, lr 1e-3 after 30 warm-up steps,
+   the shared-drift correction of pretraining on), held-out accuracy read every 100 steps, on
+   - ``solo``: one red square on a blank frame, "which cell of the 3x3 grid holds the object" (position read-out);
+   - ``cell``: the pretraining task, the cell holding the *marked* object among the clip's objects.
 
-Each with the vision tower's position table as shipped (learned from random init) or replaced by a fixed 2D
-sinusoid first (``pretrain.sinusoid_positions``). ~90 s a run on one thread of the 2-core build machine.
+Each with the vision tower's position table as the base has it (``learned``), replaced by a fixed 2D sinusoid times
+``--scale`` (``sinusoid``, ``models.positions.sinusoid_positions``), or held at ``--scale`` x the patch features'
+norm during fine-tuning (``kept``, ``models.positions.PositionKeeper``, what ``PretrainConfig.position_code =
+"sinusoid"`` does in pretraining). ~100 s a fine-tuning run on one thread of the 2-core build machine. The
+results in benchmarks/results/position_probe.md were measured on the base pretrained with a learned table (the
+earlier shipped weights; re-derive it with ``seekerlite build-tiny-model --pretrain --position-code learned --stages
+colour_crop:300,colour:300,letter:200,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300 --out
+runs/pretrain-learned`` and pass ``--base runs/pretrain-learned/model``).
 """
 
 from __future__ import annotations
@@ -43,24 +52,84 @@ def solo(clip, rng: np.random.Generator):
     return tasks.Example("solo", [tasks._user(clip, Image.fromarray(img), 0, q), tasks._reply(cell)], cell)
 
 
-def run(task: str, positions: str, seed: int, steps: int, lr: float = 1e-3) -> list[tuple[int, float]]:
+def token_probe(positions: str, scale: float = 1.0, n_images: int = 300, seed: int = 0, base: str | None = None
+                ) -> tuple[float, float]:
+    """(held-out accuracy, norm ratio) of a linear probe that reads a merged vision token's place (which of the 12
+    slots of the 4x3 token grid a 320x240 frame becomes) from the base's vision-tower output; chance 1/12. Frames:
+    three squares of random colour, size and place on the toy background; 80 % of the images train the probe
+    (full-batch Adam on standardised features), the rest score it. The ratio: the position table's mean row norm
+    over the patch features' mean row norm on these frames (what the vision blocks see added together)."""
+    import torch
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from seekerlite.models.positions import PositionKeeper, sinusoid_positions
+    from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    path = base or ensure_pretrained_tiny_model()
+    processor = AutoProcessor.from_pretrained(path)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
+    images = []
+    for _ in range(n_images):
+        img = np.full((240, 320, 3), 40, np.uint8)
+        for _ in range(3):
+            s, x, y = int(rng.integers(8, 24)), int(rng.integers(0, 320)), int(rng.integers(0, 240))
+            img[max(0, y - s):y + s, max(0, x - s):x + s] = rng.integers(0, 256, 3)
+        images.append(Image.fromarray(img))
+    px = processor.image_processor(images=images, return_tensors="pt")
+    keeper = PositionKeeper(model, ratio=scale) if positions == "kept" else None
+    if positions == "sinusoid":
+        sinusoid_positions(model, scale=scale)
+    patch: list[float] = []
+    hook = model.model.visual.patch_embed.register_forward_hook(
+        lambda m, a, out: patch.append(float(out.detach().norm(dim=-1).mean())))
+    with torch.no_grad():
+        for _ in range(2 if keeper else 1):  # with the keeper: the first pass measures the patch features
+            feats = model.model.visual(px["pixel_values"], grid_thw=px["image_grid_thw"]).pooler_output
+            if keeper:
+                keeper.step()
+    hook.remove()
+    ratio = float(model.model.visual.pos_embed.weight.norm(dim=1).mean()) / patch[-1]
+    slots = int(feats.shape[0] // n_images)
+    labels = torch.arange(slots).repeat(n_images)
+    cut = int(0.8 * n_images) * slots
+    mu, sd = feats[:cut].mean(0), feats[:cut].std(0) + 1e-6
+    x = (feats - mu) / sd
+    probe = torch.nn.Linear(x.shape[1], slots)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-2, weight_decay=1e-4)
+    for _ in range(500):
+        loss = torch.nn.functional.cross_entropy(probe(x[:cut]), labels[:cut])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((probe(x[cut:]).argmax(1) == labels[cut:]).float().mean()), ratio
+
+
+def run(task: str, positions: str, seed: int, steps: int, lr: float = 1e-3, scale: float = 1.0,
+        base: str | None = None) -> list[tuple[int, float]]:
     """[(step, held-out accuracy)] of one fine-tuning run; step 0 is the start."""
     import torch
     from torch.utils.data import DataLoader
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
     from seekerlite.models.pretrain import (PretrainConfig, PretrainStream, answer_loss, evaluate_held_out,
-                                            held_out_set, recenter_rows, sinusoid_positions)
+                                            held_out_set, recenter_rows)
+    from seekerlite.models.positions import PositionKeeper, sinusoid_positions
     from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
 
     tasks.PRETRAIN_TASKS.setdefault("solo", solo)  # registered here, not at import: tests import this module
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    path = ensure_pretrained_tiny_model()
+    path = base or ensure_pretrained_tiny_model()
     processor = AutoProcessor.from_pretrained(path)
     model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    keeper = None
     if positions == "sinusoid":
-        sinusoid_positions(model)
+        sinusoid_positions(model, scale=scale)
+    elif positions == "kept":
+        keeper = PositionKeeper(model, ratio=scale)
     model.train()
     held = held_out_set(processor, [task], 128)
     curve = [(0, evaluate_held_out(model, held)[task])]
@@ -78,9 +147,21 @@ def run(task: str, positions: str, seed: int, steps: int, lr: float = 1e-3) -> l
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         recenter_rows(rows, init_mean)
+        if keeper is not None:
+            keeper.step()
         if (step + 1) % 100 == 0:
             curve.append((step + 1, evaluate_held_out(model, held)[task]))
     return curve
+
+
+def base_name(base: str | None) -> str:
+    """The base the probe fine-tunes, with the sha256 of its weights (the shipped file's, or the folder's)."""
+    from seekerlite.models.pretrain_weights import WEIGHTS_DIR, WEIGHTS_FILE, sha256_file
+
+    if base is None:
+        return f"the shipped pretrained base (sha256 {sha256_file(WEIGHTS_DIR / WEIGHTS_FILE)[:12]})"
+    files = sorted(Path(base).glob("*.safetensors"))
+    return f"`{base}` (sha256 {sha256_file(files[0])[:12] if files else '?'})"
 
 
 def main() -> None:
@@ -88,22 +169,48 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--tasks", nargs="+", default=["solo", "cell"])
+    ap.add_argument("--positions", nargs="+", default=["learned", "kept"], choices=["learned", "sinusoid", "kept"])
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="sinusoid: the code's scale (positions.sinusoid_positions); kept: PositionKeeper's ratio")
+    ap.add_argument("--base", default=None,
+                    help="the base model folder (default: the shipped pretrained base); e.g. the model/ of "
+                         "`seekerlite build-tiny-model --pretrain --position-code learned --out DIR`")
     ap.add_argument("--out", default="benchmarks/results/position_probe.md")
     a = ap.parse_args()
-    t0, lines = time.time(), []
+    t0, probes, lines = time.time(), [], []
+    label = {"learned": "the base's own (learned or kept)", "sinusoid": f"sinusoid x{a.scale:g}",
+             "kept": f"sinusoid at {a.scale:g} x the patch norm (PositionKeeper)"}
+    runs = [(p, a.base, label[p]) for p in dict.fromkeys(["learned", "sinusoid", "kept"] + a.positions)]
+    if a.base:  # the shipped base as it is, for reference
+        runs.append(("learned", None, "the shipped base's own (reference)"))
+    for positions, base, name in runs:
+        acc, ratio = token_probe(positions, a.scale, base=base)
+        probes.append(f"| {name} | {acc:.2f} | 1 : {1 / ratio:.0f} |" if ratio < 1 else
+                      f"| {name} | {acc:.2f} | {ratio:.2f} : 1 |")
+        print(probes[-1], f"({time.time() - t0:.0f} s)", flush=True)
     for task in a.tasks:
-        for positions in ("learned", "sinusoid"):
+        for positions in a.positions:
             for seed in a.seeds:
-                curve = run(task, positions, seed, a.steps)
-                lines.append(f"| {task} | {positions} | {seed} | " + " ".join(f"{acc:.2f}" for _, acc in curve) + " |")
+                curve = run(task, positions, seed, a.steps, scale=a.scale, base=a.base)
+                lines.append(f"| {task} | {label[positions]} | {seed} | "
+                             + " ".join(f"{acc:.2f}" for _, acc in curve) + " |")
                 print(lines[-1], f"({time.time() - t0:.0f} s)", flush=True)
     steps = " ".join(str(s) for s in range(0, a.steps + 1, 100))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join([
         "# Can the tiny student learn where things are? (position probe)", "",
-        f"Command: `python benchmarks/position_probe.py --steps {a.steps} --seeds {' '.join(map(str, a.seeds))}`", "",
+        f"Command: `python benchmarks/position_probe.py --steps {a.steps} --seeds {' '.join(map(str, a.seeds))} "
+        f"--tasks {' '.join(a.tasks)} --positions {' '.join(a.positions)} --scale {a.scale:g}"
+        + (f" --base {a.base}`" if a.base else "`"), "",
+        f"Base: {base_name(a.base)}.", "",
         f"Machine: {machine()}. Date: {now}. Wall time {time.time() - t0:.0f} s.", "",
-        "Fine-tuning the shipped pretrained base on one task; held-out accuracy (128 examples, exact match of the "
+        "## Does the vision tower's output say where a token is?", "",
+        "A linear probe reads each merged vision token's slot (12 places) from the base's vision output "
+        "(`token_probe`: 300 frames of three random squares, 240 train the probe, 60 score it); chance 0.08. "
+        "*position : patch features*: the table's mean row norm against the patch features' on those frames.", "",
+        "| position table | probe accuracy | position : patch features |", "|---|---|---|", *probes, "",
+        "## Can fine-tuning teach the answer?", "",
+        "Fine-tuning the base on one task; held-out accuracy (128 examples, exact match of the "
         f"answer) at steps {steps}. 9 cells; a constant answer scores ~0.15-0.2.", "",
         "| task | position table | seed | held-out accuracy by step |", "|---|---|---|---|", *lines, ""])
     Path(a.out).write_text(text)

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pretrain_report.py                       # the shipped weights' log (the package)
     .venv/bin/python benchmarks/pretrain_report.py --run runs/pretrain-tiny --report /tmp/pretrain.md
+    .venv/bin/python benchmarks/pretrain_report.py --compare benchmarks/results/pretrain_learned_log.json
 
 The numbers come from the run itself (``seekerlite build-tiny-model --pretrain [--ship]`` writes
 ``pretrain_log.json``; shipping copies it to ``seekerlite/models/weights/tiny-pretrained-log.json`` next to
@@ -23,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 from seekerlite.models.pretrain_weights import INFO_FILE, LOG_FILE, WEIGHTS_DIR
 
 
-def render(log: dict, info: dict | None) -> str:
-    """The markdown report of one pretraining log (and its shipping record, when there is one)."""
+def render(log: dict, info: dict | None, compare: dict | None = None, compare_label: str = "before") -> str:
+    """The markdown report of one pretraining log (and its shipping record, when there is one); with `compare`
+    (another run's log) its final accuracy stands in a column beside this run's."""
     stages, evals = log["stages"], log["eval"]
     tasks = list(log["chance"])
     cols = tasks + sorted({k for e in evals for k in e["accuracy"] if "/" in k})
@@ -47,12 +49,22 @@ def render(log: dict, info: dict | None) -> str:
               f"{load.get('start', float('nan')):.1f} at the start, {load.get('end', float('nan')):.1f} at the end: "
               "the 2 cores were shared with other jobs), lr "
               f"{cfg['learning_rate']:g}, curriculum `{cfg['stages']}` (each stage: {cfg['new_task_share']:.0%} new "
-              f"tasks, the rest replays earlier ones), {cfg['eval_per_task']} held-out examples per task."), "",
-              "## Final held-out accuracy", "", "| task | accuracy | majority answer |", "|---|---|---|"]
+              "tasks or its `@SHARE`, the rest replays earlier ones), {cfg['eval_per_task']} held-out examples per task."), "",
+              "## Final held-out accuracy", ""]
+    if compare:
+        c = compare["config"]
+        lines += [f"*{compare_label}*: the run of `position_code={c.get('position_code', 'learned')}`, curriculum "
+                  f"`{c['stages']}` ({compare['wall_seconds'] / 60:.1f} min), on the same held-out set.", ""]
+    lines += ["| task | accuracy |" + (f" {compare_label} |" if compare else "") + " majority answer |",
+              "|---|---|" + ("---|" if compare else "") + "---|"]
     final = log["final_accuracy"]
     for t in cols:
         base = t.split("/")[0]
-        lines.append(f"| {t} | {final.get(t, float('nan')):.3f} | {log['chance'][base]:.3f} |")
+        other = ""
+        if compare:
+            v = compare["final_accuracy"].get(t)
+            other = f" {v:.3f} |" if v is not None else " - |"
+        lines.append(f"| {t} | {final.get(t, float('nan')):.3f} |{other} {log['chance'][base]:.3f} |")
     lines += ["", "## After each stage", "",
               "| stage (tasks added) | step | minutes | " + " | ".join(cols) + " |",
               "|---|---|---|" + "---|" * len(cols)]
@@ -71,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, default=None, help="a pretraining folder (default: the shipped log)")
     p.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "pretrain.md")
+    p.add_argument("--compare", type=Path, default=None, help="another run's pretrain_log.json, shown beside it")
+    p.add_argument("--compare-label", default="before", help="the column header of --compare")
     a = p.parse_args(argv)
     if a.run is None:
         log = json.loads((WEIGHTS_DIR / LOG_FILE).read_text())
@@ -78,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log, info = json.loads((a.run / "pretrain_log.json").read_text()), None
     a.report.parent.mkdir(parents=True, exist_ok=True)
-    a.report.write_text(render(log, info), encoding="utf-8")
+    compare = json.loads(a.compare.read_text()) if a.compare else None
+    a.report.write_text(render(log, info, compare, a.compare_label), encoding="utf-8")
     print(f"wrote {a.report}")
     return 0
 

@@ -36,7 +36,7 @@ from seekerlite.policies import (
     run_episodes,
 )
 from seekerlite.schema import Sample, load_jsonl
-from seekerlite.toyworld import TASKS, TOOL_TASKS, ToyWorldConfig, generate_dataset
+from seekerlite.toyworld import TASKS, TOOL_TASKS, generate_dataset, world_config
 
 WAYS = ("no tools", "oracle tools", "random tools")
 
@@ -45,7 +45,7 @@ def tool_world(out_dir: str | Path, n_clips: int, seed: int, families: tuple[str
                oe: bool = False) -> tuple[list[Sample], Path]:
     """A toy world asking `families` (MC only by default): (samples, base folder)."""
     path = generate_dataset(out_dir, n_clips=n_clips, seed=seed, oe=oe,
-                            config=ToyWorldConfig(seed=seed, question_families=families))
+                            config=world_config(seed, families))
     return load_jsonl(path), path.parent
 
 

@@ -6,7 +6,9 @@
 Replaces the text between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in README.md with
 ``seekerlite.report.results_table(run)`` plus the run's wall time per step (from its step records); with
 ``--signal``, also the text between ``<!-- signal:begin -->`` and ``<!-- signal:end -->`` with
-``signal_table`` of ``benchmarks/learning_signal.py``'s work folder (its ``learning_signal.json``).
+``signal_table`` of ``benchmarks/learning_signal.py``'s work folder (its ``learning_signal.json``). The text between
+``<!-- pretrain:begin -->`` and ``<!-- pretrain:end -->``, where the README has it, is always rewritten from the
+shipped pretraining log (``pretrain_table``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from seekerlite.report import results_table
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SIGNAL_BEGIN, SIGNAL_END = "<!-- signal:begin -->", "<!-- signal:end -->"
+PRETRAIN_BEGIN, PRETRAIN_END = "<!-- pretrain:begin -->", "<!-- pretrain:end -->"
+PRETRAIN_TASKS = (("colour_crop", "colour of the marked object, zoomed crop"),
+                  ("colour/full", "colour of the marked object, full frame"),
+                  ("colour_at", "its colour at a time, after a crop_video call"),
+                  ("crop_read", "read a cell crop"),
+                  ("cell", "which 3x3 cell holds the marked object"),
+                  ("shape", "shape of the marked object"),
+                  ("letter", "map a colour to its option letter"))
 
 
 STEPS = ("toyworld", "figures", "episodes", "pipeline", "sft", "grpo", "eval")
@@ -65,6 +75,21 @@ def signal_table(work: Path) -> str:
     return "\n".join(rows)
 
 
+def pretrain_table() -> str:
+    """Held-out accuracy of the shipped perception-pretrained base on a few tasks, against the majority answer,
+    from its log (``seekerlite/models/weights/tiny-pretrained-log.json``)."""
+    from seekerlite.models.pretrain_weights import LOG_FILE, WEIGHTS_DIR
+
+    log = json.loads((WEIGHTS_DIR / LOG_FILE).read_text())
+    acc, chance = log["final_accuracy"], log["chance"]
+    rows = ["| pretraining task (held-out) | accuracy | majority answer |", "|---|---|---|"]
+    for task, label in PRETRAIN_TASKS:
+        if task in acc:
+            rows.append(f"| {label} (`{task}`) | {acc[task]:.2f} | {chance.get(task.split('/')[0], float('nan')):.2f} |")
+    return "\n".join(rows) + (f"\n\n({log['wall_seconds'] / 60:.0f} min on 2 cores; every task and stage: "
+                              "`python benchmarks/pretrain_report.py`, `benchmarks/results/pretrain.md`)")
+
+
 def _replace(text: str, begin: str, end: str, body: str) -> str | None:
     if begin not in text or end not in text:
         return None
@@ -87,6 +112,8 @@ def main(argv: list[str]) -> int:
     if text is None:
         print(f"error: {readme}: no {BEGIN} ... {END} block", file=sys.stderr)
         return 2
+    if PRETRAIN_BEGIN in text:
+        text = _replace(text, PRETRAIN_BEGIN, PRETRAIN_END, pretrain_table()) or text
     if args.signal:
         work = Path(args.signal)
         body = signal_table(work) + f"\n\n(`python scripts/readme_results.py {args.run} --signal {args.signal}`; " \

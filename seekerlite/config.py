@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 
 TINY = "tiny"  # the embedded tiny Qwen3-VL, random-init (built locally, no hub): the default student
 TINY_RANDOM = "tiny-random"  # the same as TINY, named for comparisons with the pretrained base
-# The perception-pretrained base (seekerlite/models/weights/, `build-tiny-model --pretrain`). Not the default yet:
-# its tied vocabulary rows drifted ~10x their init norm during pretraining, and SFT from it has not yet learned
-# the tool-call grammar (benchmarks/results/learning_signal.md), so the demo keeps the random-init base.
+# The perception-pretrained base (seekerlite/models/weights/, `build-tiny-model --pretrain`): the demo's and the
+# learning-signal benchmark's student (`demo.DemoConfig.student`); StudentConfig's bare default stays the random one.
 TINY_PRETRAINED = "tiny-pretrained"
 TINY_MODEL_ID = "seekerlite/tiny-qwen3-vl"  # older name of TINY, still accepted
 TINY_IDS = (TINY, TINY_RANDOM, TINY_PRETRAINED, TINY_MODEL_ID)

@@ -65,7 +65,7 @@ def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_r
     """
     toy = parse_toy_spec(str(spec))
     if toy is not None:
-        from seekerlite.toyworld import ToyWorldConfig, generate_dataset
+        from seekerlite.toyworld import generate_dataset, world_config
 
         if out_dir is None:
             raise ValueError(f"{spec!r}: a toy world needs a folder to be written to (out_dir)")
@@ -74,7 +74,7 @@ def load_samples(spec: str | Path, *, out_dir: str | Path | None = None, video_r
         path = Path(out_dir) / name / "samples.jsonl"
         if not path.is_file():
             fams = tuple(families) if families is not None else None
-            generate_dataset(path.parent, n_clips=n, seed=seed, config=ToyWorldConfig(seed=seed, question_families=fams))
+            generate_dataset(path.parent, n_clips=n, seed=seed, config=world_config(seed, fams))
         return load_jsonl(path), path.parent
     from seekerlite.v2p import is_v2p_file, load_v2p
 

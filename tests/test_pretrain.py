@@ -82,6 +82,49 @@ def test_curriculum_spec_is_checked_and_stages_replay_earlier_tasks():
     for bad in ("colour", "colour:0", "colour:x", "texture:10", ":5"):
         with pytest.raises(ValueError, match="PretrainConfig.stages"):
             PretrainConfig(stages=bad).parsed_stages()
+    with pytest.raises(ValueError, match="PretrainConfig.position_code"):
+        PretrainConfig(position_code="rope").parsed_stages()
+    for bad in ("colour:5@0", "colour:5@1.5", "colour:5@x", "colour:5@"):
+        if bad != "colour:5@":
+            with pytest.raises(ValueError, match="SHARE"):
+                PretrainConfig(stages=bad).parsed_stages()
+    assert PretrainConfig(stages="colour:5@", new_task_share=0.3).stage_shares() == [0.3]  # empty: the default
+
+
+def test_a_stage_share_sets_how_many_examples_are_its_new_tasks():
+    """``TASK:STEPS@SHARE``: that stage draws SHARE of its examples from its own tasks, the others new_task_share."""
+    from seekerlite.models.pretrain_data import PretrainStream
+
+    cfg = PretrainConfig(stages="colour_crop:2,letter:25@0.9,crop_read:25", new_task_share=0.4, clip_pool=2,
+                         per_device_train_batch_size=16)
+    assert cfg.parsed_stages() == [(["colour_crop"], 2), (["letter"], 25), (["crop_read"], 25)]
+    assert cfg.stage_shares() == [0.4, 0.9, 0.4]
+    stream = PretrainStream.__new__(PretrainStream)  # no processor: collate to the tasks drawn, not tensors
+    stream.cfg, stream.collate = cfg, lambda batch: [ex.task for ex in batch]
+    batches = list(stream)
+    letter = np.mean([t == "letter" for b in batches[2:27] for t in b])
+    crop_read = np.mean([t == "crop_read" for b in batches[27:] for t in b])
+    assert 0.84 < letter < 0.96 and 0.32 < crop_read < 0.48, (letter, crop_read)
+
+
+def test_cell_alone_leaves_only_the_marked_object_and_its_mark():
+    """For the same draw (the same rng state) it asks what the cell task asks, on the same frame with fewer
+    colours left in it: the other objects are painted over."""
+    clip = generate_clip(ToyWorldConfig(), pretrain_seed("train", 3))
+    n = 0
+    for k in range(30):
+        alone = PRETRAIN_TASKS["cell_alone"](clip, np.random.default_rng(k))
+        if alone is None:
+            continue
+        full = PRETRAIN_TASKS["cell"](clip, np.random.default_rng(k))
+        assert full is not None and alone.answer == full.answer
+        img = np.asarray(next(p["image"] for p in alone.messages[0]["content"] if p["type"] == "image"))
+        colours = {tuple(c) for c in img.reshape(-1, 3)}
+        others = {tuple(c) for c in np.asarray(next(
+            p["image"] for p in full.messages[0]["content"] if p["type"] == "image")).reshape(-1, 3)}
+        assert len(colours) < len(others)  # objects were painted over
+        n += 1
+    assert n >= 10
 
 
 def test_a_short_run_is_deterministic_and_writes_its_log(tmp_path):
@@ -181,7 +224,7 @@ def test_sinusoid_positions_give_the_vision_tower_a_position_code():
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
     from seekerlite.models import ensure_tiny_model
-    from seekerlite.models.pretrain import sinusoid_positions
+    from seekerlite.models.positions import sinusoid_positions
 
     path = ensure_tiny_model()
     model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
@@ -205,3 +248,40 @@ def test_sinusoid_positions_give_the_vision_tower_a_position_code():
         bad = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
         bad.model.visual.pos_embed = torch.nn.Embedding(15, 64)
         sinusoid_positions(bad)
+
+
+def test_position_keeper_holds_the_table_at_the_patch_features_scale():
+    """The table starts at ratio x the patch features' norm, stops training, and follows the patch features when
+    they grow (here: the patch projection scaled 10x, as pretraining's AdamW does ~80x); close() unhooks it."""
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from seekerlite.models import ensure_tiny_model
+    from seekerlite.models.positions import PositionKeeper
+
+    path = ensure_tiny_model()
+    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    visual = model.model.visual
+    px = AutoProcessor.from_pretrained(path).image_processor(
+        images=[np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)], return_tensors="pt")
+    keeper = PositionKeeper(model, ratio=0.5)
+    table = lambda: float(visual.pos_embed.weight.norm(dim=1).mean())  # noqa: E731
+    patches = lambda: float(visual.patch_embed(px["pixel_values"]).norm(dim=1).mean())  # noqa: E731
+    assert not visual.pos_embed.weight.requires_grad
+    with torch.no_grad():
+        assert 1 / 3 < table() / (0.5 * patches()) < 3  # from the probe batch, before any image
+        visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+        keeper.step()
+        before = table()
+        assert before == pytest.approx(0.5 * patches(), rel=1e-4)
+        visual.patch_embed.proj.weight.mul_(10)
+        visual.patch_embed.proj.bias.mul_(10)
+        visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+        keeper.step()
+        assert table() == pytest.approx(10 * before, rel=1e-3)
+        keeper.close()
+        visual.patch_embed.proj.weight.mul_(0.1)
+        visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+        keeper.step()  # unhooked: it no longer sees the smaller features
+        assert table() == pytest.approx(10 * before, rel=1e-3)
+    with pytest.raises(ValueError, match="ratio"):
+        PositionKeeper(model, ratio=0)

@@ -22,6 +22,7 @@ from seekerlite.toyworld import (
     generate_dataset,
     make_questions,
     render_prompt,
+    world_config,
 )
 
 SEEDS = range(12)
@@ -243,6 +244,28 @@ def test_config_is_checked():
         generate_clip(ToyWorldConfig(n_objects=1))
     with pytest.raises(ValueError, match="colours"):
         generate_clip(ToyWorldConfig(colors={"red": (255, 0, 0), "blue": (0, 0, 255)}))
+    with pytest.raises(ValueError, match="target_speed_range"):
+        generate_clip(ToyWorldConfig(target_speed_range=(30.0, 10.0)))
+
+
+def test_a_tool_world_slows_only_its_target():
+    """world_config: a world asking a tool family draws the same clip but maps the target's speed into
+    TOOL_TARGET_SPEED; the other objects move exactly as in the default world, and a default world is unchanged."""
+    from seekerlite.toyworld.dataset import TOOL_TARGET_SPEED
+
+    assert world_config(3) == ToyWorldConfig(seed=3) and world_config(3, TASKS).target_speed_range is None
+    lo, hi = TOOL_TARGET_SPEED
+    for seed in range(6):
+        fast, slow = generate_clip(seed=seed), generate_clip(world_config(0, ("recolor",)), seed=seed)
+        assert [o.look(0) for o in fast.objects] == [o.look(0) for o in slow.objects]
+        for a, b in zip(fast.objects, slow.objects):
+            np.testing.assert_array_equal(a.centers[0], b.centers[0])  # the same start
+            speed = np.hypot(*b.velocities[1])
+            if b.role == "target":
+                exits = bool(slow.events_of(b.id, "exit"))
+                assert lo - 1e-6 <= speed <= hi + 1e-6 or exits  # an exit may speed it up to leave in time
+            else:
+                assert speed == pytest.approx(np.hypot(*a.velocities[1]))
 
 
 def test_registry_holds_the_six_families_in_order():

@@ -7,9 +7,12 @@ A random-init 1.2 M-parameter Qwen3-VL learns nothing from a uniform mix of perc
 an object is 1-2 of a frame's 12 visual tokens), but it does learn one task whose examples are half
 object-centred crops. So ``pretrain`` runs *stages* (``PretrainConfig.stages``): colour on object-centred crops
 first (short prompts), then colour on crops and full frames, then each stage adds tasks (``pretrain_tasks.PRETRAIN_TASKS``) while ``new_task_share`` of its examples
-are the new tasks and the rest replays the earlier ones. After every ``eval_every`` steps and at each stage's end,
+(or the stage's own ``@SHARE``) are the new tasks and the rest replays the earlier ones. After every ``eval_every`` steps and at each stage's end,
 per-task accuracy is measured on a fixed held-out set (clips of seeds no evaluation world uses). Accuracy is
 teacher-forced exact match of the answer tokens, which is what greedy decoding would write after ``<answer>``.
+The vision tower's position table is a fixed sinusoid held at the patch features' scale (``position_code``,
+``models.positions.PositionKeeper``): trained from random init it fell ~140x behind the patch features and the
+tower's output stopped saying where anything is.
 
 The examples are chats in the episodes' layout, rendered with the tiny processor's own chat template and image
 processor (``PretrainCollator``: the template text is tokenized once per distinct text, images are expanded to
@@ -36,14 +39,17 @@ from seekerlite.models.pretrain_data import (  # noqa: F401 - re-exported: the d
     held_out_set,
     stage_tasks,
 )
+from seekerlite.models.positions import PositionKeeper, sinusoid_positions  # noqa: F401 - re-exported
 from seekerlite.models.pretrain_tasks import PRETRAIN_TASKS
+
+POSITION_CODES = ("learned", "sinusoid")
 
 
 @dataclass
 class PretrainConfig:
     """The perception-pretraining curriculum and its optimiser (defaults: the shipped weights' recipe)."""
 
-    stages: str = "colour_crop:300,colour:300,letter:200,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300"  # tasks added per stage and its steps, comma-separated
+    stages: str = "colour_crop:300,colour:300,letter:200,shape_crop:200,shape:150,colour_at+crop_read:350,colour_mc:300,cell_alone:600@0.9,cell:600@0.75"  # tasks added per stage and its steps (@SHARE: that stage's new_task_share), comma-separated
     new_task_share: float = 0.5  # share of a stage's examples drawn from the tasks it adds (the rest replays earlier ones)
     learning_rate: float = 3e-3  # AdamW peak learning rate
     center_embeddings: bool = True  # after every step, take the rows' shared drift back out of the tied vocabulary (see recenter_rows)
@@ -56,20 +62,37 @@ class PretrainConfig:
     eval_every: int = 250  # steps between held-out evaluations (also at the end of every stage)
     clip_pool: int = 6  # toy clips examples are drawn from at a time
     clip_every: int = 3  # batches between replacing one clip of the pool with a new one
+    position_code: str = "sinusoid"  # the vision tower's position table: "learned" (random init, trained) or "sinusoid" (fixed, kept at position_ratio x the patch features' norm; models.positions)
+    position_ratio: float = 1.0  # with position_code "sinusoid": the table's row norm over the patch features' mean row norm
     seed: int = 0  # seeds the initial weights (the random tiny model of this seed), the data and the order
     threads: int = 1  # torch threads of the training process (the data worker uses one more core)
 
     def parsed_stages(self) -> list[tuple[list[str], int]]:
         """[(tasks added, steps)] of ``stages``; ValueError naming the field on a bad spec."""
+        return [(tasks, steps) for tasks, steps, _ in self._stage_specs()]
+
+    def stage_shares(self) -> list[float]:
+        """Per stage, the share of its examples drawn from the tasks it adds: a stage's ``@SHARE`` suffix, else
+        ``new_task_share``."""
+        return [share for _, _, share in self._stage_specs()]
+
+    def _stage_specs(self) -> list[tuple[list[str], int, float]]:
         out = []
         for part in self.stages.split(","):
-            names, _, steps = part.strip().rpartition(":")
+            names, _, rest = part.strip().rpartition(":")
+            steps, _, share = rest.partition("@")
             tasks = [t.strip() for t in names.split("+") if t.strip()]
             bad = [t for t in tasks if t not in PRETRAIN_TASKS]
-            if not tasks or bad or not steps.strip().isdigit() or int(steps) < 1:
-                raise ValueError(f"PretrainConfig.stages: {part!r} is not TASK[+TASK]:STEPS with tasks from "
-                                 f"{list(PRETRAIN_TASKS)}")
-            out.append((tasks, int(steps)))
+            try:
+                value = float(share) if share.strip() else self.new_task_share
+            except ValueError:
+                value = -1.0
+            if not tasks or bad or not steps.strip().isdigit() or int(steps) < 1 or not 0 < value <= 1:
+                raise ValueError(f"PretrainConfig.stages: {part!r} is not TASK[+TASK]:STEPS[@SHARE] with tasks from "
+                                 f"{list(PRETRAIN_TASKS)} and 0 < SHARE <= 1")
+            out.append((tasks, int(steps), value))
+        if self.position_code not in POSITION_CODES:
+            raise ValueError(f"PretrainConfig.position_code: {self.position_code!r} is not one of {POSITION_CODES}")
         return out
 
 
@@ -138,36 +161,12 @@ def recenter_rows(rows: Any, init_mean: Any) -> None:
         rows -= rows.mean(0) - init_mean
 
 
-def sinusoid_positions(model: Any, scale: float = 1.0) -> None:
-    """Overwrite the vision tower's learned position table with a fixed 2D sinusoid code, in place.
-
-    Qwen3-VL adds ``pos_embed`` (an n x n grid of vectors, bilinearly interpolated to the image's patch grid) to the
-    patch features. Random-init at std 0.02 it carries almost no position, and the tiny student learns *where*
-    things are very slowly (benchmarks/results/position_probe.md). The code: a quarter of the dims each hold
-    sin/cos of the row and of the column index at ``d/4`` frequencies from 0.5 to n/2 cycles per grid, times
-    ``scale``. Same architecture and shapes, only other starting values; training may still change them.
-
-    >>> from types import SimpleNamespace
-    >>> import torch
-    >>> m = SimpleNamespace(model=SimpleNamespace(visual=SimpleNamespace(pos_embed=torch.nn.Embedding(16, 8))))
-    >>> sinusoid_positions(m)
-    >>> w = m.model.visual.pos_embed.weight
-    >>> tuple(w.shape), w[0, 2:4].tolist(), len({tuple(r.tolist()) for r in w})  # cos(0) at grid cell (0, 0); all distinct
-    ((16, 8), [1.0, 1.0], 16)
-    """
-    import torch
-
-    weight = model.model.visual.pos_embed.weight
-    n, d = int(round(weight.shape[0] ** 0.5)), weight.shape[1]
-    if n * n != weight.shape[0] or d % 4:
-        raise ValueError(f"pos_embed of shape {tuple(weight.shape)} is not an n*n grid of vectors with dim % 4 == 0")
-    rows, cols = torch.meshgrid(torch.arange(n, dtype=torch.float32), torch.arange(n, dtype=torch.float32),
-                                indexing="ij")
-    freq = torch.linspace(0.5, n / 2, d // 4) * torch.pi / n
-    r, c = rows[..., None] * freq, cols[..., None] * freq
-    code = torch.cat([torch.sin(r), torch.cos(r), torch.sin(c), torch.cos(c)], -1).reshape(n * n, d)
-    with torch.no_grad():
-        weight.copy_(code * scale)
+def vision_norms(model: Any) -> dict[str, float]:
+    """Mean row norms of the vision tower's patch-embedding weight and of its position table: if the first grows
+    far past the second, the tower's output stops carrying *where* (models.positions)."""
+    visual = model.model.visual
+    return {"patch_weight_norm": float(visual.patch_embed.proj.weight.detach().flatten(1).norm(dim=1).mean()),
+            "position_norm": float(visual.pos_embed.weight.detach().norm(dim=1).mean())}
 
 
 def learning_rate_at(cfg: PretrainConfig, step: int, total: int) -> float:
@@ -204,6 +203,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> d
     processor = AutoProcessor.from_pretrained(base)
     model = Qwen3VLForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
     model.train()
+    keeper = PositionKeeper(model, cfg.position_ratio) if cfg.position_code == "sinusoid" else None
     all_tasks = [t for tasks, _ in stages for t in tasks]
     t_start, cpu_start, load_start = time.time(), time.process_time(), os.getloadavg()[0]
     held = held_out_set(processor, all_tasks, cfg.eval_per_task, short=tuple(stages[0][0]))
@@ -227,6 +227,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> d
         opt.step()
         if cfg.center_embeddings:
             recenter_rows(rows, init_mean)
+        if keeper is not None:
+            keeper.step()
         run_loss, run_acc, seen = run_loss + loss.item(), run_acc + float(exact.float().mean()), seen + 1
         done = step + 1
         if done % log_every == 0 or done in ends:
@@ -236,10 +238,13 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, log_every: int = 25) -> d
         if done % cfg.eval_every == 0 or done in ends:
             acc = evaluate_held_out(model, held)
             stage = stage_tasks(stages, step)[0]
-            log["eval"].append({"step": done, "stage": stage, "seconds": time.time() - t_start, "accuracy": acc})
+            log["eval"].append({"step": done, "stage": stage, "seconds": time.time() - t_start, "accuracy": acc,
+                                **vision_norms(model)})
             print(f"step {done}/{total} stage {stage} loss {log['train'][-1]['loss']:.3f} "
                   + " ".join(f"{t} {a:.2f}" for t, a in acc.items()) + f" ({time.time() - t_start:.0f} s)",
                   flush=True)
+    if keeper is not None:
+        keeper.close()
     log["wall_seconds"] = time.time() - t_start
     log["cpu_seconds_main"] = time.process_time() - cpu_start  # the training process (not its data worker)
     log["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}  # > cores: the CPU was shared

@@ -144,7 +144,7 @@ class PretrainStream(_iterable_base()):  # type: ignore[misc]
         from seekerlite.toyworld import ToyWorldConfig, generate_clip
 
         torch.set_num_threads(1)
-        cfg, stages = self.cfg, self.cfg.parsed_stages()
+        cfg, stages, shares = self.cfg, self.cfg.parsed_stages(), self.cfg.stage_shares()
         world = ToyWorldConfig()
         n_clip = cfg.seed * 1_000_000  # each pretraining seed reads its own clips
         clips = []
@@ -156,7 +156,7 @@ class PretrainStream(_iterable_base()):  # type: ignore[misc]
             rng = np.random.default_rng([cfg.seed, step])
             stage, new, old = stage_tasks(stages, step)
             short = cfg.short_share_first if stage == 0 else cfg.short_share
-            batch = [draw_example(clips, new if not old or rng.random() < cfg.new_task_share else old, rng, short)
+            batch = [draw_example(clips, new if not old or rng.random() < shares[stage] else old, rng, short)
                      for _ in range(cfg.per_device_train_batch_size)]
             yield self.collate(batch)
             if (step + 1) % cfg.clip_every == 0:

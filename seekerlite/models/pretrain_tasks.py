@@ -12,6 +12,7 @@ episode; images are what the environment hands the processor (a 320x240 frame, o
     colour      colour of the marked object (marked frame, or an object-centred crop of it)
     shape       shape of the marked object (same images); shape_crop: on crops only
     cell        which 3x3 grid cell (``regions.CELL_NAMES``) holds the marked object (the full marked frame)
+    cell_alone  the same with the other objects painted over (the cell stage's first step)
     colour_at   colour of the *target* at a given time, after one crop_video call that returns crops of it there
                 (the marked frame alone is not enough after a colour change)
     crop_read   read a cell-region crop (what crop_video(region=cell) returns): the colour of the <shape> in it, or
@@ -222,20 +223,38 @@ def _shape_crop(clip: ToyClip, rng: np.random.Generator) -> Example | None:
     return _attribute("shape_crop", "shape", clip, rng, p_crop=1.0)
 
 
-@task("cell")
-def _cell(clip: ToyClip, rng: np.random.Generator) -> Example | None:
+def _cell_example(name: str, clip: ToyClip, rng: np.random.Generator, alone: bool) -> Example | None:
     got = _mark(clip, rng)
     if got is None:
         return None
-    img, phrase, _oid, f, box = got
+    img, phrase, oid, f, box = got
     H, W = img.shape[:2]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     if min(abs(cx - W * k / 3) for k in (1, 2)) < 8 or min(abs(cy - H * k / 3) for k in (1, 2)) < 8:
         return None  # on a border between two cells: no clear answer
+    if alone:  # the other objects painted over with the background: only the marked one is left to find
+        others = np.zeros((H, W), bool)
+        for o in clip.objects:
+            if o.id != oid:
+                others |= clip.masks[o.id][f].astype(bool)
+        img = img.copy()
+        img[others & ~clip.masks[oid][f].astype(bool)] = clip.config.background
     cell = cell_of_box(box, W, H)
     q = _question(f"The marked object is {phrase}. Which cell of the 3x3 grid holds the marked object "
                   f"({', '.join(CELL_NAMES)})?")
-    return Example("cell", [_user(clip, Image.fromarray(img), f, q), _reply(cell)], cell)
+    return Example(name, [_user(clip, Image.fromarray(img), f, q), _reply(cell)], cell)
+
+
+@task("cell")
+def _cell(clip: ToyClip, rng: np.random.Generator) -> Example | None:
+    return _cell_example("cell", clip, rng, alone=False)
+
+
+@task("cell_alone")
+def _cell_alone(clip: ToyClip, rng: np.random.Generator) -> Example | None:
+    """The cell task with the marked object alone on its frame: reading *where* before finding *which* (the cell
+    stage's first step, as colour_crop is colour's)."""
+    return _cell_example("cell_alone", clip, rng, alone=True)
 
 
 def _tool_turns(args: dict[str, Any], text: str, frames: list[tuple[float, Any]]) -> list[dict[str, Any]]:

@@ -130,14 +130,14 @@ def source_samples(src: SourceConfig, run_dir: Path) -> list[Sample]:
 
     name = source_name(src)
     if src.kind == "toyworld":
-        from seekerlite.toyworld import ToyWorldConfig, generate_dataset
+        from seekerlite.toyworld import generate_dataset, world_config
 
         out = inside(run_dir, "toyworld", file_name(name))  # a name is data: never a path out of the run
         path = out / "samples.jsonl"  # written last (atomically): present = generated
         if not path.is_file():
             fams = tuple(src.families) if src.families is not None else None
             generate_dataset(out, n_clips=src.n_clips, seed=src.seed,
-                             config=ToyWorldConfig(seed=src.seed, question_families=fams),
+                             config=world_config(src.seed, fams),
                              mc="mc" in src.forms, oe="oe" in src.forms)
         samples, base = load_samples(path)
     elif src.kind == "jsonl":

@@ -6,13 +6,14 @@
 
     world.py      ToyWorldConfig, the clip's objects and events, generate_clip (simulation and rendering)
     questions.py  the registry of question families (attribute, temporal, ...; TOOL_TASKS need a crop) and make_questions
-    dataset.py    the frame to mark, render_prompt, generate_dataset (mp4 + PNG + JSONL)
+    dataset.py    world_config (the world asking some families), the frame to mark, render_prompt, generate_dataset
 """
 
 from seekerlite.toyworld.dataset import (
     choose_prompt_frame,
     generate_dataset,
     render_prompt,
+    world_config,
 )
 from seekerlite.toyworld.questions import (
     FAMILIES,
@@ -40,5 +41,5 @@ from seekerlite.toyworld.world import (
 __all__ = [
     "DEFAULT_COLORS", "EDGES", "FAMILIES", "SHAPES", "TASKS", "TOOL_TASKS", "QuestionFamily", "QuestionItem", "Subject",
     "ToyClip", "ToyEvent", "ToyObject", "ToyWorldConfig", "choose_prompt_frame", "family", "generate_clip",
-    "generate_dataset", "make_questions", "render_prompt", "time_bins", "to_masklet",
+    "generate_dataset", "make_questions", "render_prompt", "time_bins", "to_masklet", "world_config",
 ]

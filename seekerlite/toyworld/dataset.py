@@ -17,9 +17,28 @@ import numpy as np
 from seekerlite.marks import describe_prompt, render_visual_prompt
 from seekerlite.paths import file_name, inside
 from seekerlite.schema import Sample, VisualPrompt, mask_to_box, save_jsonl
-from seekerlite.toyworld.questions import asked_families, make_questions
+from seekerlite.toyworld.questions import TOOL_TASKS, asked_families, make_questions
 from seekerlite.toyworld.world import ToyClip, ToyWorldConfig, generate_clip
 from seekerlite.video import write_video
+
+
+TOOL_TARGET_SPEED = (10.0, 25.0)  # pixels per second: the target's speed in a world asking a tool family
+
+
+def world_config(seed: int = 0, families: tuple[str, ...] | None = None) -> ToyWorldConfig:
+    """The toy world that asks `families` (None = the default families), its clips seeded by `seed`.
+
+    A world asking any of ``TOOL_TASKS`` moves its *target* slowly (``TOOL_TARGET_SPEED``; the other objects keep
+    their speed, so contacts still happen): those questions are answered by a crop at a later time, and a slow
+    target is usually still in the grid cell of its mark, so *where* to look can be learnt from the marked frame
+    (the oracle's crop is in the mark's cell for ~57 % of tool questions, ~22 % at full speed:
+    benchmarks/look_target_cell.py). Every other world is ``ToyWorldConfig(seed=seed, question_families=families)``.
+
+    >>> world_config(1, ("recolor",)).target_speed_range, world_config(1).target_speed_range
+    ((10.0, 25.0), None)
+    """
+    tool = families is not None and any(f in TOOL_TASKS for f in families)
+    return ToyWorldConfig(seed=seed, question_families=families, target_speed_range=TOOL_TARGET_SPEED if tool else None)
 
 
 def choose_prompt_frame(clip: ToyClip, object_id: str) -> int:

@@ -41,6 +41,7 @@ class ToyWorldConfig:
     background: tuple[int, int, int] = (40, 40, 40)  # RGB, dark grey
     size_range: tuple[float, float] = (12.0, 22.0)  # object half-extent, pixels
     speed_range: tuple[float, float] = (45.0, 110.0)  # pixels per second
+    target_speed_range: tuple[float, float] | None = None  # the target's own speed range; None = speed_range
     p_color_change: float = 0.7  # chance the target changes colour once
     p_exit: float = 0.35  # chance the target leaves the frame (and stays gone)
     prompt_types: tuple[str, ...] = PROMPT_TYPES  # visual-prompt types to draw from
@@ -166,6 +167,10 @@ def _check_config(cfg: ToyWorldConfig) -> None:
         raise ValueError("too many objects for distinct looks; add shapes or colours")
     if round(cfg.duration * cfg.fps) < 10:
         raise ValueError("a clip needs at least 10 frames (duration * fps)")
+    for name in ("speed_range", "target_speed_range"):
+        r = getattr(cfg, name)
+        if r is not None and not 0 <= r[0] <= r[1]:
+            raise ValueError(f"ToyWorldConfig.{name} must be (low, high) with 0 <= low <= high, got {r}")
 
 
 def _choose_looks(cfg: ToyWorldConfig, rng: np.random.Generator) -> list[tuple[str, str, float, str]]:
@@ -232,7 +237,11 @@ def generate_clip(config: ToyWorldConfig | None = None, seed: int | None = None)
             if all(np.hypot(*(pos[i] - pos[j])) > 1.4 * (ext[i].max() + ext[j].max()) for j in range(i)):
                 break
     ang = rng.integers(4, size=n) * math.pi / 2 + rng.uniform(-math.pi / 6, math.pi / 6, n)  # near an axis
-    vel = rng.uniform(*cfg.speed_range, n)[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
+    speed = rng.uniform(*cfg.speed_range, n)
+    if cfg.target_speed_range is not None:  # the same draw, mapped onto the target's range (same rng stream)
+        (lo, hi), (tlo, thi) = cfg.speed_range, cfg.target_speed_range
+        speed[ti] = tlo + (speed[ti] - lo) / max(hi - lo, 1e-9) * (thi - tlo)
+    vel = speed[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
 
     # the target's plan: maybe leave the frame from f_free on, maybe change colour at f_cc
     exits = rng.random() < cfg.p_exit
