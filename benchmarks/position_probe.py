@@ -15,9 +15,10 @@ Each with the vision tower's position table as the base has it (``learned``), re
 norm during fine-tuning (``kept``, ``models.positions.PositionKeeper``, what ``PretrainConfig.position_code =
 "sinusoid"`` does in pretraining). ~100 s a fine-tuning run on one thread of the 2-core build machine. The
 results in benchmarks/results/position_probe.md were measured on the base pretrained with a learned table (the
-earlier shipped weights; re-derive it with ``seekerlite build-tiny-model --pretrain --position-code learned --stages
-colour_crop:300,colour:300,letter:200,shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300 --out
-runs/pretrain-learned`` and pass ``--base runs/pretrain-learned/model``).
+earlier shipped weights, sha256 1631ade2f6..., ``seekerlite/models/weights/`` at commit 3c3a818; re-derive it
+with ``seekerlite build-tiny-model --pretrain --position-code learned --stages colour_crop:300,colour:300,letter:200,
+shape_crop:200,shape:150,cell:200,colour_at+crop_read:350,colour_mc:300 --out runs/pretrain-learned`` and pass
+``--base runs/pretrain-learned/model``); the token probe's last row is the shipped base, whose table is kept.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 Qwen3-VL adds ``visual.pos_embed`` (an n x n grid of vectors, bilinearly interpolated to the image's patch grid) to
 the patch features before the vision blocks; that sum is the only place the tower learns *where* a patch is (its
-rotary embedding is relative). In the random tiny model the table's rows have norm ~0.16 against patch features
-of ~3.8, and perception pretraining (AdamW, lr 3e-3) grows the patch features ~80x while the table, whose
-gradient has no steady direction, grows ~13x: in the base pretrained that way the ratio was ~1:140 and a linear probe
-could not read a merged vision token's place from its output (benchmarks/results/position_probe.md). ``PositionKeeper`` replaces the
-table with a fixed sinusoid and, after every optimiser step, rescales it to ``ratio`` times the patch features'
-current mean norm, so the position stays legible however the patch features grow. The architecture and shapes
+rotary embedding is relative). In the random tiny model the table's rows are already small against the patch
+features, and perception pretraining (AdamW, lr 3e-3) grows the patch features far faster than the table, whose
+gradient has no steady direction: in the base pretrained that way the table was ~1:140 of the patch features and
+a linear probe could not read a merged vision token's place from the tower's output (``token_probe`` in
+benchmarks/position_probe.py, benchmarks/results/position_probe.md). ``PositionKeeper`` replaces the table with a
+fixed sinusoid and, after every optimiser step, rescales it to ``ratio`` times the patch features' current mean
+norm, so the position stays legible however they grow. The architecture and shapes
 are unchanged: the result loads, trains and quantises as any Qwen3-VL.
 """
 

@@ -6,10 +6,13 @@
 A random-init 1.2 M-parameter Qwen3-VL learns nothing from a uniform mix of perception tasks (it stays at chance:
 an object is 1-2 of a frame's 12 visual tokens), but it does learn one task whose examples are half
 object-centred crops. So ``pretrain`` runs *stages* (``PretrainConfig.stages``): colour on object-centred crops
-first (short prompts), then colour on crops and full frames, then each stage adds tasks (``pretrain_tasks.PRETRAIN_TASKS``) while ``new_task_share`` of its examples
-(or the stage's own ``@SHARE``) are the new tasks and the rest replays the earlier ones. After every ``eval_every`` steps and at each stage's end,
-per-task accuracy is measured on a fixed held-out set (clips of seeds no evaluation world uses). Accuracy is
-teacher-forced exact match of the answer tokens, which is what greedy decoding would write after ``<answer>``.
+first (short prompts), then colour on crops and full frames, then each stage adds tasks
+(``pretrain_tasks.PRETRAIN_TASKS``) while ``new_task_share`` of its examples (or the stage's own ``@SHARE``) are
+the new tasks and the rest replays the earlier ones; the last two teach where the mark is, first with the marked
+object alone on its frame (``cell_alone``), each with most of its stage's batches (at half, ``cell`` stayed at
+the majority answer). After every ``eval_every`` steps and at each stage's end, per-task accuracy is measured on a
+fixed held-out set (clips of seeds no evaluation world uses). Accuracy is teacher-forced exact match of the answer
+tokens, which is what greedy decoding would write after ``<answer>``.
 The vision tower's position table is a fixed sinusoid held at the patch features' scale (``position_code``,
 ``models.positions.PositionKeeper``): trained from random init it fell ~140x behind the patch features and the
 tower's output stopped saying where anything is.
