@@ -15,8 +15,8 @@ import argparse
 import datetime
 import sys
 import tempfile
-from dataclasses import replace
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,12 +24,12 @@ from env_latency import machine
 
 from seekerlite.config import EnvConfig
 from seekerlite.data import load_samples
-from seekerlite.schema import load_jsonl
-from seekerlite.toyworld import generate_dataset, world_config
-from seekerlite.toyworld.dataset import TOOL_TARGET_SPEED
 from seekerlite.env import VideoSeekerEnv
 from seekerlite.policies.scripted import zoom_plan
 from seekerlite.regions import cell_holding
+from seekerlite.schema import load_jsonl
+from seekerlite.toyworld import generate_dataset, world_config
+from seekerlite.toyworld.dataset import TOOL_TARGET_SPEED
 from seekerlite.toyworld.questions import TOOL_TASKS
 
 

@@ -53,6 +53,24 @@ def solo(clip, rng: np.random.Generator):
     return tasks.Example("solo", [tasks._user(clip, Image.fromarray(img), 0, q), tasks._reply(cell)], cell)
 
 
+def load_base(positions: str, scale: float, base: str | None) -> tuple:
+    """(processor, model, keeper) of the base (default: the shipped one) with its position table as `positions`
+    says: the base's own ("learned"), a fixed sinusoid x `scale` ("sinusoid"), or held at `scale` x the patch
+    features' norm by a ``PositionKeeper`` ("kept"; the keeper is returned, else None)."""
+    import torch
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from seekerlite.models.positions import PositionKeeper, sinusoid_positions
+    from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
+
+    path = base or ensure_pretrained_tiny_model()
+    processor = AutoProcessor.from_pretrained(path)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    if positions == "sinusoid":
+        sinusoid_positions(model, scale=scale)
+    return processor, model, PositionKeeper(model, ratio=scale) if positions == "kept" else None
+
+
 def token_probe(positions: str, scale: float = 1.0, n_images: int = 300, seed: int = 0, base: str | None = None
                 ) -> tuple[float, float]:
     """(held-out accuracy, norm ratio) of a linear probe that reads a merged vision token's place (which of the 12
@@ -61,16 +79,11 @@ def token_probe(positions: str, scale: float = 1.0, n_images: int = 300, seed: i
     (full-batch Adam on standardised features), the rest score it. The ratio: the position table's mean row norm
     over the patch features' mean row norm on these frames (what the vision blocks see added together)."""
     import torch
-    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
-
-    from seekerlite.models.positions import PositionKeeper, sinusoid_positions
-    from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    path = base or ensure_pretrained_tiny_model()
-    processor = AutoProcessor.from_pretrained(path)
-    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
+    processor, model, keeper = load_base(positions, scale, base)
+    model.eval()
     images = []
     for _ in range(n_images):
         img = np.full((240, 320, 3), 40, np.uint8)
@@ -79,9 +92,6 @@ def token_probe(positions: str, scale: float = 1.0, n_images: int = 300, seed: i
             img[max(0, y - s):y + s, max(0, x - s):x + s] = rng.integers(0, 256, 3)
         images.append(Image.fromarray(img))
     px = processor.image_processor(images=images, return_tensors="pt")
-    keeper = PositionKeeper(model, ratio=scale) if positions == "kept" else None
-    if positions == "sinusoid":
-        sinusoid_positions(model, scale=scale)
     patch: list[float] = []
     hook = model.model.visual.patch_embed.register_forward_hook(
         lambda m, a, out: patch.append(float(out.detach().norm(dim=-1).mean())))
@@ -91,7 +101,7 @@ def token_probe(positions: str, scale: float = 1.0, n_images: int = 300, seed: i
             if keeper:
                 keeper.step()
     hook.remove()
-    ratio = float(model.model.visual.pos_embed.weight.norm(dim=1).mean()) / patch[-1]
+    ratio = float(model.model.visual.pos_embed.weight.detach().norm(dim=1).mean()) / patch[-1]
     slots = int(feats.shape[0] // n_images)
     labels = torch.arange(slots).repeat(n_images)
     cut = int(0.8 * n_images) * slots
@@ -113,24 +123,14 @@ def run(task: str, positions: str, seed: int, steps: int, lr: float = 1e-3, scal
     """[(step, held-out accuracy)] of one fine-tuning run; step 0 is the start."""
     import torch
     from torch.utils.data import DataLoader
-    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
     from seekerlite.models.pretrain import (PretrainConfig, PretrainStream, answer_loss, evaluate_held_out,
                                             held_out_set, recenter_rows)
-    from seekerlite.models.positions import PositionKeeper, sinusoid_positions
-    from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
 
     tasks.PRETRAIN_TASKS.setdefault("solo", solo)  # registered here, not at import: tests import this module
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    path = base or ensure_pretrained_tiny_model()
-    processor = AutoProcessor.from_pretrained(path)
-    model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
-    keeper = None
-    if positions == "sinusoid":
-        sinusoid_positions(model, scale=scale)
-    elif positions == "kept":
-        keeper = PositionKeeper(model, ratio=scale)
+    processor, model, keeper = load_base(positions, scale, base)
     model.train()
     held = held_out_set(processor, [task], 128)
     curve = [(0, evaluate_held_out(model, held)[task])]

@@ -49,7 +49,8 @@ def render(log: dict, info: dict | None, compare: dict | None = None, compare_la
               f"{load.get('start', float('nan')):.1f} at the start, {load.get('end', float('nan')):.1f} at the end: "
               "the 2 cores were shared with other jobs), lr "
               f"{cfg['learning_rate']:g}, curriculum `{cfg['stages']}` (each stage: {cfg['new_task_share']:.0%} new "
-              "tasks or its `@SHARE`, the rest replays earlier ones), {cfg['eval_per_task']} held-out examples per task."), "",
+              f"tasks or its `@SHARE`, the rest replays earlier ones), {cfg['eval_per_task']} held-out examples per "
+              "task."), "",
               "## Final held-out accuracy", ""]
     if compare:
         c = compare["config"]

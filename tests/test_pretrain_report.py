@@ -19,6 +19,7 @@ def test_report_shows_both_runs_final_accuracy_side_by_side(tmp_path):
                                  str(ROOT / "benchmarks" / "results" / "pretrain_learned_log.json")]) == 0
     text = out.read_text()
     assert "| task | accuracy | before | majority answer |" in text and info["sha256"][:16] in text
+    assert f"{log['config']['eval_per_task']} held-out examples per task" in text and "{" not in text
     row = next(line for line in text.splitlines() if line.startswith("| colour_crop |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells == ["colour_crop", f"{log['final_accuracy']['colour_crop']:.3f}",
