@@ -60,7 +60,8 @@ def train_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, str
         data = save_chat_dataset(trajs, work / f"sft-data-{seed}")
         train_sft(SFTRunConfig.for_model(args.model, data=str(data), output_dir=str(sft_dir), seed=seed, env=env,
                                          num_train_epochs=args.sft_epochs, logging_steps=10, save_steps=10_000,
-                                         no_tool_share=args.no_tool_share))
+                                         no_tool_share=args.no_tool_share,
+                                         **({} if args.rehearsal_share is None else {"rehearsal_share": args.rehearsal_share})))
     if not (grpo_dir / "summary.json").is_file():
         cfg = GRPORunConfig.for_model(str(sft_dir), data=str(base / "samples.jsonl"), output_dir=str(grpo_dir),
                                       seed=seed, max_steps=args.grpo_steps, eval_samples=0, eval_fraction=0.0,
@@ -140,7 +141,10 @@ def markdown(table: dict[str, dict[str, Any]], args: argparse.Namespace, command
             f"({minutes:.1f} min).")
     setup = (f"Base model `{args.model}` (`{getattr(args, 'resolved', args.model)}`); seeds {args.seeds}; per seed: {args.clips} training clips (world seed "
              f"1000 + seed, families {', '.join(TOOL_TASKS)}, {'MC' if args.forms == 'mc' else 'MC and OE'}), SFT "
-             f"{args.sft_epochs} epochs on the oracle's trajectories, GRPO {args.grpo_steps} steps of "
+             f"{args.sft_epochs} epochs on the oracle's trajectories"
+             + ("" if not getattr(args, "rehearsal_share", None) else
+                f" with {args.rehearsal_share:g} pretraining example per episode mixed in (`SFTRunConfig.rehearsal_share`)")
+             + f", GRPO {args.grpo_steps} steps of "
              f"{args.grpo_prompts} x {args.grpo_group} rollouts on the {args.grpo_form.upper()} questions; held "
              f"out: {args.eval_clips} clips of world seed 2000 + seed (never trained on). Accuracy: pooled over "
              "seeds, 95 % bootstrap interval over episodes; seed means with their standard deviation. Chance 25 % on MC (OE: an open answer judged by the rule judge). "
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sft-epochs", type=float, default=4.0)
     ap.add_argument("--no-tool-share", type=float, default=0.5,
                     help="SFT: share of episodes also trained in their no-tool form (SFTRunConfig.no_tool_share)")
+    ap.add_argument("--rehearsal-share", type=float, default=None,
+                    help="SFT: pretraining examples mixed in per episode (SFTRunConfig.rehearsal_share; default: the model's)")
     ap.add_argument("--forms", choices=("mc", "both"), default="mc",
                     help="question forms of the training and held-out worlds (both = MC and open-ended)")
     ap.add_argument("--grpo-form", choices=("mc", "oe", "both"), default="mc", help="GRPO's questions")

@@ -25,8 +25,7 @@ from env_latency import machine
 from seekerlite.config import EnvConfig
 from seekerlite.data import load_samples
 from seekerlite.env import VideoSeekerEnv
-from seekerlite.policies.scripted import zoom_plan
-from seekerlite.regions import cell_holding
+from seekerlite.policies.scripted import mark_cell, zoom_plan
 from seekerlite.schema import load_jsonl
 from seekerlite.toyworld import generate_dataset, world_config
 from seekerlite.toyworld.dataset import TOOL_TARGET_SPEED
@@ -46,11 +45,10 @@ def measure(clips: int, seeds: list[int], work: Path, full_speed: bool = False) 
         env = VideoSeekerEnv(EnvConfig(), base_dir=base)  # one env per world, reset for each sample
         for s in samples:
             env.reset(s)
-            plan = zoom_plan(s, env)
-            if plan is None or s.visual_prompt.box is None:
+            mark = mark_cell(s, env)
+            plan = zoom_plan(s, env, prefer=mark)  # as the oracle plans its crop
+            if plan is None or mark is None:
                 continue
-            info = env.video_info
-            mark = cell_holding(s.visual_prompt.box, info.width, info.height)
             c = out.setdefault(s.task, Counter())
             c["n"] += 1
             c["same"] += mark == plan[2]

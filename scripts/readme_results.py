@@ -54,7 +54,8 @@ def step_times(run: Path) -> str:
 
 def signal_table(work: Path) -> str:
     """SFT and GRPO accuracy per form, three ways, pooled over the seeds with the 95 % interval and the seed
-    means' spread, from a ``benchmarks/learning_signal.py`` work folder."""
+    means' spread, and region_hit of the student's own crops (the share holding the target), from a
+    ``benchmarks/learning_signal.py`` work folder."""
     table = json.loads((work / "learning_signal.json").read_text())
 
     def cell(r: dict) -> str:
@@ -63,15 +64,18 @@ def signal_table(work: Path) -> str:
         return f"{100 * r['accuracy']:.0f}% [{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}]{spread}"
 
     forms = list(dict.fromkeys(k.split(" | ")[2] for k in table))
-    rows = ["| held-out, pooled over seeds | " + " | ".join(label for _, label in WAYS) + " |",
-            "|---|" + "---|" * len(WAYS)]
+    rows = ["| held-out, pooled over seeds | " + " | ".join(label for _, label in WAYS) + " | its crops holding the target |",
+            "|---|" + "---|" * (len(WAYS) + 1)]
     for form in forms:
         for stage in ("SFT", "GRPO"):
             got = [table.get(f"{stage} | {way} | {form}") for way, _ in WAYS]
             if any(got):
                 n = next(r["n"] for r in got if r)
+                own = table.get(f"{stage} | tools | {form}") or {}
+                hit = own.get("region_hit")
+                held = f"{100 * hit:.0f}% of {own['region_calls']}" if isinstance(hit, (int, float)) and hit == hit else "-"
                 rows.append(f"| {form.upper()} {stage} (n={n}) | " + " | ".join(cell(r) if r else "-" for r in got)
-                            + " |")
+                            + f" | {held} |")
     return "\n".join(rows)
 
 

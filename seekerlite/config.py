@@ -91,7 +91,7 @@ class StudentConfig:
     lora_r: int | None = None  # LoRA rank (16 for real checkpoints); None = train every weight (the tiny model)
     lora_alpha: int | None = None  # LoRA scale numerator; None = 2 * lora_r
     lora_dropout: float = 0.0  # LoRA dropout (0 keeps unsloth's fast path)
-    finetune_vision_layers: bool = False  # also put LoRA on the vision tower
+    finetune_vision_layers: bool | None = None  # train (LoRA: adapt) the vision tower too; None = only where it starts random (the random tiny student, fully trained); a pretrained tower is kept as it is, as unsloth's default does; for a run folder, what its run.json says
     dtype: str | None = None  # compute dtype: None = float32 on CPU, bfloat16 on GPUs that have it, else float16
     device: str | None = None  # "cuda" | "cpu" | "cuda:1"; None = CUDA when available
 
@@ -100,10 +100,26 @@ class StudentConfig:
             raise ValueError(f"StudentConfig.backend must be auto, unsloth, bnb-4bit or full, got {self.backend!r}")
         if self.lora_r is not None and self.lora_r < 1:
             raise ValueError(f"StudentConfig.lora_r must be >= 1 or None, got {self.lora_r}")
+        if self.finetune_vision_layers is None and self.model_id in TINY_IDS:  # resolved, so run.json records it
+            self.finetune_vision_layers = self.lora_r is None and self.model_id != TINY_PRETRAINED
 
     @property
     def is_tiny(self) -> bool:
         return self.model_id in TINY_IDS
+
+    @property
+    def trains_vision(self) -> bool:
+        """Whether the vision tower is trained: ``finetune_vision_layers``. Left unset, a tiny id resolves it at
+        construction - True only when every weight of the random-init tiny student trains (a tower that has never
+        seen must learn to) - and anything else keeps its tower, as LoRA (and unsloth) do by default; a run folder
+        given as the model takes its run.json's value (``train.grpo.settle_with_runs``).
+
+        >>> StudentConfig("tiny").trains_vision, StudentConfig("tiny-pretrained").trains_vision
+        (True, False)
+        >>> StudentConfig("tiny", lora_r=4).trains_vision
+        False
+        """
+        return bool(self.finetune_vision_layers)
 
     @property
     def lora(self) -> LoraSettings | None:
@@ -111,7 +127,7 @@ class StudentConfig:
         if self.lora_r is None:
             return None
         return LoraSettings(r=self.lora_r, alpha=self.lora_alpha or 2 * self.lora_r, dropout=self.lora_dropout,
-                            finetune_vision_layers=self.finetune_vision_layers)
+                            finetune_vision_layers=self.trains_vision)
 
 
 def is_tiny(model_id: str) -> bool:
@@ -128,4 +144,6 @@ def student_preset(model_id: str = TINY, **overrides: object) -> StudentConfig:
     """
     base = StudentConfig(model_id=model_id) if is_tiny(model_id) else \
         StudentConfig(model_id=model_id, load_in_4bit=True, lora_r=16, lora_alpha=32)
+    if "finetune_vision_layers" not in overrides and ("lora_r" in overrides or "model_id" in overrides):
+        overrides = {**overrides, "finetune_vision_layers": None}  # resolved again for what the overrides change
     return replace(base, **overrides)  # type: ignore[arg-type]

@@ -53,10 +53,10 @@ class DemoConfig:
     seed: int = 0  # seeds the toy worlds, training and the evaluation
     pipeline: str = "demo"  # pipeline config: "demo" (seekerlite/configs/pipeline_demo.json) or a JSON path
     quick: bool = False  # a smaller pipeline and shorter training: the same path in a few minutes (tests use it)
-    toy_clips: int = 64  # toy-world clips the pipeline turns into SFT and RL data (about 3.5 questions each)
+    toy_clips: int = 128  # toy-world clips the pipeline turns into SFT and RL data (about 3.5 questions each)
     question_families: tuple[str, ...] = ("recolor", "contact", "exit_edge")  # toy-world families trained and evaluated on (toyworld.TOOL_TASKS: a well-chosen crop answers them, the first turn does not)
     no_tool_share: float = 0.5  # SFT: share of episodes also trained without tools, so the same student can be evaluated both ways
-    sft_epochs: float = 4.0  # passes over the pipeline's SFT trajectories (~500 steps with the no-tool forms)
+    sft_epochs: float = 1.0  # passes over the pipeline's SFT trajectories (~650 steps with the no-tool forms and the pretrained base's rehearsal); more episodes once each kept the base's perception better than few episodes four times (train.rehearsal)
     sft_lr: float = 5e-3  # high for the tiny model; ~1e-4 with LoRA on a real checkpoint
     grpo_steps: int = 20  # GRPO optimizer steps (~5 s each for the tiny model on 2 CPU cores)
     grpo_form: str = "oe"  # RL questions trained on: "mc" | "oe" | "both" (OE: the reward follows what the student saw; the tiny student cannot map a colour to its MC letter)

@@ -261,7 +261,8 @@ class VideoSeekerEnv:
         frames, bad = self._reader.decodable_frames(self._reader.sample_indices(min(want, left), t0, t1))
         if not frames:
             raise RuntimeError(f"no frame between {t0:.1f} and {t1:.1f} seconds could be decoded (corrupt video data)")
-        where = f", region {region if isinstance(region, str) else list(region)} (pixels {box})" if box else ""
+        named = parse_cell(region) if isinstance(region, str) else None
+        where = f", region {named or (region if isinstance(region, str) else list(region))} (pixels {box})" if box else ""
         note = f" ({len(bad)} corrupt frames skipped)" if bad else ""
         content: Content = [{"type": "text", "text": f"{len(frames)} frames from {t0:.1f} to {t1:.1f} seconds{where}{note}:"}]
         for fr in frames:

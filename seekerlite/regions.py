@@ -81,6 +81,24 @@ def cell_holding(box_px: Sequence[float], width: float, height: float) -> str:
     return max(CELL_NAMES, key=score)
 
 
+def cell_argument(name: str) -> str:
+    """A cell as a tool call's ``region`` value is written in training data: the name after one space.
+
+    The embedded tiny student's word tokenizer has the cell words only with their leading space (" bottom"), the
+    form prose and the pretraining's answers use; right after the JSON quote a bare "bottom" falls apart into
+    pieces the base never wrote ('bo', 'tt', 'om'), so the region would be a word it must learn from scratch
+    (measured: the SFT students then chose a near-constant cell whatever their think said). With the space, the
+    region repeats the think's tokens exactly. Every parser strips it (``parse_cell``).
+
+    >>> cell_argument("Top-Left")
+    ' top left'
+    """
+    cell = parse_cell(name)
+    if cell is None:
+        raise ValueError(f"{name!r} is not a grid cell; expected one of {', '.join(CELL_NAMES)}")
+    return " " + cell
+
+
 def region_box(region: str | Sequence[float]) -> list[float]:
     """A crop region as a 0-1000 box: a cell name becomes its box, a box is returned as a list (not checked)."""
     if isinstance(region, str) and parse_cell(region) is not None:

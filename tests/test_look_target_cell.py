@@ -19,10 +19,10 @@ def test_counts_are_per_tool_family_and_bounded(tmp_path):
 def test_same_counts_agreement_with_the_oracle_cell(tmp_path, monkeypatch):
     """With the mark's cell and the oracle's cell both forced to "center" every question agrees; with the mark's
     forced to another cell none does, and the "center" count follows the oracle's cell alone."""
-    monkeypatch.setattr(ltc, "cell_holding", lambda box, w, h: "center")
-    monkeypatch.setattr(ltc, "zoom_plan", lambda s, env: (0.0, 1.0, "center"))
+    monkeypatch.setattr(ltc, "mark_cell", lambda s, env: "center")
+    monkeypatch.setattr(ltc, "zoom_plan", lambda s, env, prefer: (0.0, 1.0, "center"))
     res = ltc.measure(6, [6], tmp_path)
     assert all(c["same"] == c["n"] == c["center"] for c in res.values())
-    monkeypatch.setattr(ltc, "cell_holding", lambda box, w, h: "top left")
+    monkeypatch.setattr(ltc, "mark_cell", lambda s, env: "top left")
     res = ltc.measure(6, [6], tmp_path)
     assert all(c["same"] == 0 and c["center"] == c["n"] for c in res.values())

@@ -215,3 +215,46 @@ def test_oracle_look_runs_the_oracles_crop_then_the_answerer(toy_dataset):
     answerer = Batched()
     trajs = run_episodes(OracleLookPolicy(answerer), picked, env, base_dir=str(base), batch_size=4, progress=False)
     assert answerer.calls == [4, 2] and all(t.answer == "A" and t.n_tool_calls == 1 for t in trajs)
+
+
+def test_oracle_names_the_marks_cell_and_prefers_it(tmp_path):
+    """The oracle's crop think says where the mark is (the pretraining's ``cell`` answer) and the region it crops;
+    the region repeats the last cell named. Among crops holding the instance as well, the mark's cell wins: the
+    agreement between the crop's cell and the mark's is higher with ``prefer`` than without, on a tool world."""
+    from seekerlite.config import EnvConfig
+    from seekerlite.data import load_samples
+    from seekerlite.env import VideoSeekerEnv
+    from seekerlite.policies import OraclePolicy, run_episodes
+    from seekerlite.policies.scripted import mark_cell, zoom_plan
+    from seekerlite.regions import parse_cell
+    from seekerlite.toyworld import TOOL_TASKS
+
+    samples, base = load_samples("toy:8@7", out_dir=tmp_path, families=TOOL_TASKS)
+    env = VideoSeekerEnv(EnvConfig(), base_dir=base)
+    same = {None: 0, "mark": 0}
+    zoomed = []
+    for s in samples:
+        env.reset(s)
+        mark = mark_cell(s, env)
+        plain, preferred = zoom_plan(s, env), zoom_plan(s, env, prefer=mark)
+        if plain is None:
+            continue
+        zoomed.append(s)
+        same[None] += plain[2] == mark
+        same["mark"] += preferred[2] == mark
+    assert zoomed and same["mark"] > same[None]
+    trajs = run_episodes(OraclePolicy(seed=0, p_view_prompt=0.0), zoomed, EnvConfig(), base_dir=str(base),
+                         progress=False)
+    for s, t in zip(zoomed, trajs, strict=True):
+        env.reset(s)
+        call = t.messages[2]
+        region = call["tool_calls"][0]["function"]["arguments"].get("region")
+        if s.task not in OraclePolicy.ZOOM_TASKS:
+            assert region is None and "look closer." in call["content"]
+            continue
+        cell = parse_cell(region)  # written " <cell>" (regions.cell_argument)
+        assert region == " " + cell
+        assert call["content"].startswith(f"<think>The marked object is in the {mark_cell(s, env)} cell.")
+        assert call["content"].endswith("there.</think>" if cell == mark_cell(s, env) else f"the {cell} cell.</think>")
+        assert f"region {cell} (pixels" in t.messages[3]["content"][0]["text"]  # the tool's text names it plainly
+        assert t.correct

@@ -30,3 +30,16 @@ def test_the_readme_pretrain_block_matches_the_shipped_weights():
     text = (ROOT / "README.md").read_text()
     body = text.split(rr.PRETRAIN_BEGIN, 1)[1].split(rr.PRETRAIN_END, 1)[0]
     assert body.strip() == rr.pretrain_table().strip()
+
+
+def test_signal_table_reports_accuracy_three_ways_and_region_hit(tmp_path):
+    def row(acc, hit=None, calls=0):
+        return {"n": 10, "accuracy": acc, "ci": [acc - 0.1, acc + 0.1], "seed_sd": 0.05, "region_hit": hit,
+                "region_calls": calls}
+
+    table = {"SFT | no tools | oe": row(0.2), "SFT | tools | oe": row(0.3, 0.75, 8),
+             "SFT | oracle's look | oe": row(0.5, 1.0, 10)}
+    (tmp_path / "learning_signal.json").write_text(json.dumps(table))
+    lines = rr.signal_table(tmp_path).splitlines()
+    assert lines[0].endswith("| its crops holding the target |") and lines[1].count("---") == len(rr.WAYS) + 2
+    assert lines[2] == "| OE SFT (n=10) | 20% [10-30], seeds sd 5 | 30% [20-40], seeds sd 5 | 50% [40-60], seeds sd 5 | 75% of 8 |"

@@ -48,7 +48,7 @@ def test_crop_video_accepts_a_cell(tmp_path):
     parts = env.crop_video(0.0, 1.0, region="Top Left")
     rec = env.log[-1]
     assert rec.ok and rec.region_px == _region_to_pixels([0, 0, 417, 417], 320, 240, 20) == [0, 0, 133, 100]
-    assert "region Top Left" in parts[0]["text"] and rec.frame_indices == [1, 4, 6, 9]
+    assert "region top left (pixels" in parts[0]["text"] and rec.frame_indices == [1, 4, 6, 9]
     assert parts[2]["image"].size == (133, 100)
     bad = env.crop_video(0.0, 1.0, region="north")
     assert bad[0]["text"].startswith("Error: region must be a list") and '"top left"' in bad[0]["text"]

@@ -37,7 +37,7 @@ def test_oracle_names_cells_and_its_crops_hold_the_target(world):
     trajs = run_episodes(OraclePolicy(p_view_prompt=0.0), zoom, EnvConfig(), base_dir=str(base), progress=False)
     for s, t in zip(zoom, trajs):
         (rec,) = t.tool_log
-        assert rec.ok and parse_cell(rec.arguments["region"]) == rec.arguments["region"]
+        assert rec.ok and " " + parse_cell(rec.arguments["region"]) == rec.arguments["region"]  # regions.cell_argument
         assert s.span[0] - 1.0 <= rec.arguments["start_time"] <= s.span[1]
         assert t.correct and '"region": "' in t.turns[0].text
 

@@ -233,6 +233,8 @@ def load_student(student: StudentConfig | str = TINY, *, inference: bool = False
         model.eval().requires_grad_(False)
     elif lora is None:
         model.train().requires_grad_(True)
+        if not cfg.trains_vision:  # full fine-tuning of a pretrained tower: kept frozen (StudentConfig.trains_vision)
+            model.model.visual.requires_grad_(False)
     add_response_schema(processor)
     return Student(model=model, processor=processor, backend=backend, device=device, model_path=str(path), config=cfg)
 

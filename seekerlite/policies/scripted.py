@@ -15,7 +15,7 @@ import numpy as np
 from seekerlite.env import VideoSeekerEnv
 from seekerlite.grammar import ANSWER_OPEN, answer_reply, render_tool_call
 from seekerlite.policies.loop import PolicyReply, n_assistant
-from seekerlite.regions import CELL_NAMES, box_inside, cell_box, cell_holding, to_pixels
+from seekerlite.regions import CELL_NAMES, box_inside, cell_box, cell_argument, cell_holding, cell_of_box, parse_cell, to_pixels
 from seekerlite.schema import OPTION_LETTERS, stable_seed
 
 
@@ -42,12 +42,22 @@ def _sample_frames(env: VideoSeekerEnv, t0: float, t1: float) -> list[int]:
     return reader.sample_indices(min(want, cfg.max_total_frames), t0, min(t1, reader.info.duration))
 
 
-def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0, step: float = 1.0
+def mark_cell(sample: Any, env: VideoSeekerEnv) -> str | None:
+    """The grid cell of the mark on the visual-prompt frame (the cell of its box's centre, as the pretraining's
+    ``cell`` task answers it), or None when the sample has no box there."""
+    vp = sample.visual_prompt
+    if vp is None or vp.box is None:
+        return None
+    return cell_of_box(vp.box, env.video_info.width, env.video_info.height)
+
+
+def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0, step: float = 1.0, prefer: str | None = None
               ) -> tuple[float, float, str] | None:
     """(t0, t1, cell) of the crop that best shows the instance (and ``evidence["with"]``, the object it touches)
     inside the sample's span: a `window`-second crop starting on a `step`-second grid (a few round times a small
     student can learn to write), whose grid cell holds the most of their boxes on the frames crop_video would
-    return. None without a masklet or a visible frame in the span."""
+    return; among crops that hold as many, one in the cell `prefer` (the mark's: what a student can read off the
+    marked frame) wins when that cell holds 90 % of their boxes. None without a masklet or a visible frame in the span."""
     info, m = env.video_info, sample.masklet
     if m is None:
         return None
@@ -55,7 +65,7 @@ def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0, step: float
     a, b = sample.span if sample.span else (0.0, info.duration)
     b = min(max(b, a + 0.2), info.duration)
     first = math.floor(a / step + 1e-6) * step
-    best: tuple[tuple[float, float], float, float, str] | None = None
+    best: tuple[tuple[int, bool, float], float, float, str] | None = None
     for k in range(int(max(0.0, (b - first) - window) / step + 1e-6) + 1):
         t1 = round(min(info.duration, first + step * k + window), 1)
         t0 = round(max(0.0, t1 - window), 1)
@@ -70,13 +80,28 @@ def zoom_plan(sample: Any, env: VideoSeekerEnv, window: float = 1.0, step: float
         if not boxes:
             continue
         union = [min(x[0] for x in boxes), min(x[1] for x in boxes), max(x[2] for x in boxes), max(x[3] for x in boxes)]
-        cell = cell_holding(union, info.width, info.height)
-        px = to_pixels(cell_box(cell), info.width, info.height)
-        held = sum(box_inside(x, px) >= 0.5 for x in boxes)
-        score = (held, sum(box_inside(x, px) for x in boxes) / len(boxes))
-        if best is None or score > best[0]:
-            best = (score, t0, t1, cell)
+        for cell in {cell_holding(union, info.width, info.height), *([prefer] if prefer else [])}:
+            px = to_pixels(cell_box(cell), info.width, info.height)
+            inside = [box_inside(x, px) for x in boxes]
+            mean = sum(inside) / len(inside)
+            score = (sum(v >= 0.5 for v in inside), cell == prefer and mean >= 0.9, mean)
+            if best is None or score > best[0]:
+                best = (score, t0, t1, cell)
     return None if best is None else (best[1], best[2], best[3])
+
+
+def look_think(mark: str | None, region: Any) -> str:
+    """The oracle's think before its crop: where the mark is, then where it looks when that is another cell - the
+    reasoning a student can copy (the pretrained base reads the mark's cell; the region repeats the last cell named).
+
+    >>> look_think("top left", "top left"), look_think("top left", "top")
+    ('The marked object is in the top left cell. I will look closer there.', 'The marked object is in the top left cell. It moves; I will look closer in the top cell.')
+    """
+    region = parse_cell(region) if isinstance(region, str) else None
+    if mark is None or region is None:
+        return "I will look closer."
+    head = f"The marked object is in the {mark} cell."
+    return f"{head} I will look closer there." if region == mark else f"{head} It moves; I will look closer in the {region} cell."
 
 
 class OraclePolicy:
@@ -106,7 +131,8 @@ class OraclePolicy:
                                f"again before searching the video.</think>\n" + render_tool_call("view_visual_prompt", {}))
         if turn == (1 if view_first else 0) and env.config.max_tool_rounds >= 1:
             args = self._crop_args(s, env)
-            return PolicyReply("<think>I will look closer.</think>\n" + render_tool_call("crop_video", args))
+            return PolicyReply(f"<think>{look_think(mark_cell(s, env), args.get('region'))}</think>\n"
+                               + render_tool_call("crop_video", args))
         return PolicyReply(answer_reply(s.answer, s.answer_text))
 
     def _crop_args(self, s: Any, env: VideoSeekerEnv) -> dict[str, Any]:
@@ -115,8 +141,8 @@ class OraclePolicy:
         t1 = min(max(t1, t0 + 1.0), info.duration)
         t0 = max(0.0, min(t0, t1 - 1.0))
         zoom = s.masklet is not None and s.task in self.ZOOM_TASKS
-        if zoom and self.region == "cell" and (plan := zoom_plan(s, env)) is not None:
-            return {"start_time": plan[0], "end_time": plan[1], "region": plan[2]}
+        if zoom and self.region == "cell" and (plan := zoom_plan(s, env, prefer=mark_cell(s, env))) is not None:
+            return {"start_time": plan[0], "end_time": plan[1], "region": cell_argument(plan[2])}
         box = None
         if zoom:  # a box: a short window at the middle of the span, region = union of the instance's boxes there
             mid = (t0 + t1) / 2

@@ -31,7 +31,7 @@ def world_config(seed: int = 0, families: tuple[str, ...] | None = None) -> ToyW
     A world asking any of ``TOOL_TASKS`` moves its *target* slowly (``TOOL_TARGET_SPEED``; the other objects keep
     their speed, so contacts still happen): those questions are answered by a crop at a later time, and a slow
     target is usually still in the grid cell of its mark, so *where* to look can be learnt from the marked frame
-    (the oracle's crop is in the mark's cell for ~57 % of tool questions, ~22 % at full speed:
+    (the oracle's crop is in the mark's cell for ~60 % of tool questions, ~25 % at full speed:
     benchmarks/look_target_cell.py). Every other world is ``ToyWorldConfig(seed=seed, question_families=families)``.
 
     >>> world_config(1, ("recolor",)).target_speed_range, world_config(1).target_speed_range

@@ -173,6 +173,8 @@ def settle_with_runs(cfg: GRPORunConfig, explicit: set[str] | None = None, overr
     every_env, every_student = {f.name for f in fields(EnvConfig)}, {f.name for f in fields(StudentConfig)}
     env_given = every_env if explicit is None else explicit_in(explicit, "env")
     student_given = every_student if explicit is None else explicit_in(explicit, "student")
+    if cfg.student.finetune_vision_layers is None:  # unset: the run's choice stands (StudentConfig.trains_vision)
+        student_given = student_given - {"finetune_vision_layers"}
     for path in [cfg.student.model_id] + ([str(data_file(cfg.data))] if cfg.data else []):
         info = read_run(path, levels=0 if path == cfg.student.model_id else 2) if Path(path).exists() else None
         if info is None:

@@ -26,8 +26,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from seekerlite.config import EnvConfig, StudentConfig, is_tiny, student_preset
+from seekerlite.config import TINY_PRETRAINED, EnvConfig, StudentConfig, is_tiny, student_preset
 from seekerlite.runs import RunInfo, read_run, settle, write_run
+
+
+PRETRAINED_TINY_REHEARSAL = 1.0  # the shipped base's preset: one pretraining example per episode (train.rehearsal)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class SFTRunConfig:
     toy_clips: int = 8  # clips of the generated toy world (~11 episodes per clip: MC + OE questions)
     toy_seed: int = 0  # seed of the toy training world (evaluate on another seed)
     no_tool_share: float = 0.0  # share of episodes also trained in their no-tool form (opening + "tools are off" + final answer; trajectory.without_tools), seeded: the student then also answers without tools (evaluate with no-tool:RUN)
+    rehearsal_share: float = 0.0  # perception-pretraining examples (models.pretrain_tasks) added per episode, so fine-tuning keeps the tiny base's skills (train.rehearsal); 0 = none
+    rehearsal_tasks: str = "cell,colour_crop"  # the single-turn pretraining tasks rehearsal draws, comma-separated
     max_length: int | None = None  # longest episode in tokens; longer raises (never cut); None = the longest the env allows (seekerlite.budget)
     # --- optimisation (TRL's SFTConfig names)
     num_train_epochs: float = 5.0  # passes over the data (ignored when max_steps > 0)
@@ -65,21 +70,27 @@ class SFTRunConfig:
     def __post_init__(self) -> None:  # refused here, before a model loads (TRL would say so after)
         from seekerlite.strictjson import check_ranges
 
-        check_ranges(self, {"toy_clips": (1, 10_000), "no_tool_share": (0, 1), "max_length": (1, None), "num_train_epochs": (0, None),
+        check_ranges(self, {"toy_clips": (1, 10_000), "no_tool_share": (0, 1), "rehearsal_share": (0, 10), "max_length": (1, None), "num_train_epochs": (0, None),
                             "max_steps": (-1, None), "per_device_train_batch_size": (1, None),
                             "gradient_accumulation_steps": (1, None), "learning_rate": (0, 10), "warmup_steps": (0, None),
                             "weight_decay": (0, None), "logging_steps": (1, None), "save_steps": (1, None),
                             "save_total_limit": (1, None)}, optional=("max_length", "save_total_limit"))
+        if self.rehearsal_share > 0:
+            from seekerlite.train.rehearsal import parse_tasks
+
+            parse_tasks(self.rehearsal_tasks)
         if self.max_steps == 0 or (self.max_steps < 0 and self.num_train_epochs <= 0):
             raise ValueError(f"SFTRunConfig: max_steps={self.max_steps} with num_train_epochs={self.num_train_epochs} "
                              "trains nothing (want max_steps >= 1, or -1 and num_train_epochs > 0)")
 
     @classmethod
     def for_model(cls, model_id: str, **kw: Any) -> SFTRunConfig:
-        """Defaults that suit `model_id`: the tiny model as above; a real checkpoint gets QLoRA, a small learning
+        """Defaults that suit `model_id`: the tiny model as above (the pretrained one also rehearses its pretraining,
+        ``PRETRAINED_TINY_REHEARSAL``); a real checkpoint gets QLoRA, a small learning
         rate, batch 1 with accumulation and gradient checkpointing (a 16 GB card)."""
         if is_tiny(model_id):
-            return cls(**({"student": student_preset(model_id)} | kw))
+            keep = {"rehearsal_share": PRETRAINED_TINY_REHEARSAL} if model_id == TINY_PRETRAINED else {}
+            return cls(**({"student": student_preset(model_id)} | keep | kw))
         from seekerlite.plan import trainer_defaults
 
         real = {"learning_rate": 1e-4, "gradient_checkpointing": True, "num_train_epochs": 2.0} \
@@ -265,6 +276,13 @@ def train_sft(cfg: SFTRunConfig, explicit: set[str] | None = None, override: boo
     out.mkdir(parents=True, exist_ok=True)
     data = data_file(cfg.data) if cfg.data else make_toy_sft_data(out / "data", cfg.toy_clips, cfg.toy_seed, cfg.env)
     dataset = load_sft_dataset(data, cfg.no_tool_share, cfg.seed)
+    if (n_rehearsal := round(cfg.rehearsal_share * len(dataset))) > 0:  # the base's own examples (train.rehearsal)
+        from datasets import concatenate_datasets
+
+        from seekerlite.train.rehearsal import rehearsal_dataset
+
+        dataset = concatenate_datasets([dataset, rehearsal_dataset(cfg.rehearsal_tasks, n_rehearsal, cfg.seed,
+                                                                   out / "rehearsal")])
     student = load_sft_student(cfg)
     weights = "adapter" if cfg.student.lora_r is not None else "."
     write_run(out, RunInfo("sft", env=cfg.env, student=cfg.student, seed=cfg.seed, data=str(data), weights=weights,
