@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_signal import evaluate_stage
+from learning_signal import evaluate_stage, stats
 from skill_retention import TASKS, scores
 from tool_value import tool_world
 
@@ -69,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         for r in rs:
             env.reset(by[r["sample_id"]])
             looks += [(chosen, true, mark_cell(by[r["sample_id"]], env)) for chosen, true in r.get("looks") or []]
-        calls = sum(r["n_region_calls"] for r in rs)
-        ol = [r["correct"] for r in looked if r["form"] == form]
-        row[form] = {"n": len(rs), "accuracy": round(sum(r["correct"] for r in rs) / len(rs), 3),
-                     "after_oracle_crop": round(sum(ol) / len(ol), 3),
-                     "region_hit": round(sum(r["n_region_hits"] for r in rs) / calls, 3) if calls else None,
+        own_stats = stats(rs, {args.seed: rs})  # learning_signal's accuracy (with its CI), region_hit
+        ol = [r for r in looked if r["form"] == form]
+        row[form] = {"n": len(rs), "accuracy": round(own_stats["accuracy"], 3),
+                     "after_oracle_crop": round(stats(ol, {args.seed: ol})["accuracy"], 3),
+                     "region_hit": None if own_stats["region_hit"] != own_stats["region_hit"]
+                     else round(own_stats["region_hit"], 3),
                      "chosen_is_mark_cell": round(sum(c == m for c, _, m in looks) / len(looks), 3) if looks else None,
                      "chosen_is_true_cell": round(sum(c == t for c, t, _ in looks) / len(looks), 3) if looks else None}
     row["minutes"] = round((time.time() - t0) / 60, 1)

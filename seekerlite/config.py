@@ -142,8 +142,6 @@ def student_preset(model_id: str = TINY, **overrides: object) -> StudentConfig:
     >>> student_preset("tiny").lora_r, student_preset("Qwen/Qwen3-VL-2B-Instruct").lora_r
     (None, 16)
     """
-    base = StudentConfig(model_id=model_id) if is_tiny(model_id) else \
-        StudentConfig(model_id=model_id, load_in_4bit=True, lora_r=16, lora_alpha=32)
-    if "finetune_vision_layers" not in overrides and ("lora_r" in overrides or "model_id" in overrides):
-        overrides = {**overrides, "finetune_vision_layers": None}  # resolved again for what the overrides change
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    base: dict[str, object] = {"model_id": model_id} if is_tiny(model_id) else \
+        {"model_id": model_id, "load_in_4bit": True, "lora_r": 16, "lora_alpha": 32}
+    return StudentConfig(**(base | overrides))  # type: ignore[arg-type]  # built once: unset fields resolve for the final settings
