@@ -77,6 +77,22 @@ def test_fit_processor_never_raises_a_limit(processor):
     assert VisionRule.from_processor(processor) == before  # the tiny model's 128x128 stays
 
 
+def test_evaluation_policies_see_frames_at_the_limit_training_used(monkeypatch):
+    from types import SimpleNamespace
+
+    from seekerlite.models import loading
+    from seekerlite.policies import make_policy
+
+    class Proc:  # a processor with the real checkpoint's image limits (no weights needed)
+        image_processor = real_qwen3_vl_image_processor()
+        tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=0, convert_tokens_to_ids=lambda t: None)
+
+    monkeypatch.setattr(loading, "load_trained", lambda *a, **k: SimpleNamespace(model=None, processor=Proc()))
+    monkeypatch.setattr("seekerlite.policies.hf.HFPolicy.__init__", lambda self, m, p, **k: setattr(self, "processor", p))
+    policy, _ = make_policy("some/run", EnvConfig(max_pixels=336 * 336))
+    assert VisionRule.from_processor(policy.processor.image_processor).max_pixels == 336 * 336
+
+
 def test_text_costs_measured_with_the_template(processor):
     measured, estimated = TextCosts.from_processor(processor), TextCosts.estimate()
     assert measured.image_wrap == 2 and measured.tool_wrap > 5 and measured.system > 200

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from seekerlite.train.collate import IGNORE_INDEX, ChatCollator
-from seekerlite.train.rehearsal import parse_tasks, rehearsal_rows
+from seekerlite.train.rehearsal import episode_form, parse_tasks, rehearsal_rows
 from seekerlite.train.sft import SFTRunConfig, train_sft
 
 
@@ -42,14 +42,51 @@ def test_rows_are_seeded_saved_inside_and_trained_on_the_reply(tmp_path, process
 
 def test_tasks_are_checked_before_a_model_loads():
     assert parse_tasks(" cell , colour_crop ") == ["cell", "colour_crop"]
-    for bad in ("colour_at", "crop_read", "nope", ""):
+    assert parse_tasks("crop_read") == ["crop_read"]  # its regions are cells: rehearsed in the episode form
+    for bad in ("colour_at", "nope", ""):
         with pytest.raises(ValueError, match="rehearsal_tasks"):
             parse_tasks(bad)
     with pytest.raises(ValueError, match="rehearsal_tasks"):
-        SFTRunConfig(rehearsal_share=0.5, rehearsal_tasks="crop_read")
-    SFTRunConfig(rehearsal_tasks="crop_read")  # not drawn without a share: not checked
+        SFTRunConfig(rehearsal_share=0.5, rehearsal_tasks="cell,colour_at")
+    SFTRunConfig(rehearsal_tasks="colour_at")  # not drawn without a share: not checked
     with pytest.raises(ValueError, match="rehearsal_share"):
         SFTRunConfig(rehearsal_share=-1)
+
+
+def test_crop_read_is_rehearsed_as_an_episode_writes_its_crop(tmp_path, processor):
+    import re
+
+    import numpy as np
+
+    from seekerlite.config import EnvConfig
+    from seekerlite.env import _region_to_pixels
+    from seekerlite.models.pretrain_tasks import PRETRAIN_TASKS, pretrain_seed
+    from seekerlite.policies.scripted import look_think
+    from seekerlite.regions import parse_cell
+    from seekerlite.toyworld import ToyWorldConfig, generate_clip
+
+    rows = rehearsal_rows("crop_read", 6, seed=0, out_dir=tmp_path)
+    for r in rows:
+        user, call, tool, reply = json.loads(r["messages_json"])
+        think = re.fullmatch(r"<think>(.*)</think>", call["content"]).group(1)
+        region = call["tool_calls"][0]["function"]["arguments"]["region"]
+        cell = parse_cell(region)
+        assert region == " " + cell and f"Look at the {cell} cell" in user["content"][0]["text"]
+        assert look_think("center" if cell != "center" else "top", cell).endswith(think)  # the oracle's words
+        head = tool["content"][0]["text"]
+        px = json.loads(re.search(r"\(pixels (\[.*?\])\)", head).group(1))
+        assert f"region {cell} (pixels" in head and px == _region_to_pixels(region, 320, 240, EnvConfig().min_region_size)
+        assert reply["content"].startswith("<think>From the frames I saw:")
+    labels = ChatCollator(processor)(rows[:1])["labels"][0]
+    trained = processor.tokenizer.decode(labels[labels != IGNORE_INDEX])
+    assert trained.startswith(json.loads(rows[0]["messages_json"])[-1]["content"])  # the answer after the crop
+    assert "look closer" not in trained and "crop_video" not in trained  # the call is context (weight 0)
+    assert "frames from" not in trained and "Question" not in trained  # so are the tool text and the question
+    rng = np.random.default_rng(0)
+    ex = next(e for k in range(50) if (e := PRETRAIN_TASKS["colour_at"](
+        generate_clip(ToyWorldConfig(), pretrain_seed("train", k)), rng)) is not None)
+    with pytest.raises(ValueError, match="not a grid cell"):
+        episode_form(ex.messages)  # an object-centred box has no named form
 
 
 def test_sft_run_mixes_the_rows_in(tmp_path):

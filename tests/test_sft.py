@@ -103,6 +103,21 @@ def test_tool_call_json_and_answer_are_trained(sft_data, processor):
     assert "Question:" not in text and "seconds>" not in text  # prompt and frame labels stay masked
 
 
+def test_a_weight_0_turn_is_context_not_target(sft_data, processor):
+    from seekerlite.train.collate import drop_unweighted_turns
+
+    path, _ = sft_data
+    row = next(r for r in load_sft_dataset(path) if any(m.get("tool_calls") for m in json.loads(r["messages_json"])))
+    msgs = json.loads(row["messages_json"])
+    first = next(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+    quiet = {**row, "messages_json": json.dumps([{**m, "weight": 0} if i == first else m for i, m in enumerate(msgs)])}
+    full, part = (ChatCollator(processor)([r])["labels"][0].tolist() for r in (row, quiet))
+    runs = _runs(full)
+    assert len(runs) >= 2 and _runs(part) == runs[1:]  # the first turn's run is gone, every other one is kept
+    with pytest.raises(ValueError, match="weight 0"):
+        drop_unweighted_turns([{"role": "assistant", "weight": 0}], [1, 0, 1])  # two runs for one message
+
+
 def test_collator_refuses_to_cut_episodes(sft_data, processor):
     path, _ = sft_data
     with pytest.raises(ValueError, match="max_length"):

@@ -90,9 +90,11 @@ def make_policy(spec: str, env: EnvConfig | None = None, *, student: StudentConf
                              "http://localhost:8000/v1#Qwen/Qwen3-VL-8B-Instruct")
         return OpenAIPolicy(url, model, api_key=os.environ.get("OPENAI_API_KEY"), max_tokens=max_new_tokens,
                             temperature=temperature if do_sample else 0.0), env
+    from seekerlite.budget import fit_processor
     from seekerlite.models.loading import load_trained
     from seekerlite.policies.hf import HFPolicy
 
     st = load_trained(spec, student, inference=True, base_model=base_model)
+    fit_processor(st.processor, env)  # the frame limit SFT and GRPO train with: the same tokens per frame here
     return HFPolicy(st.model, st.processor, max_new_tokens=max_new_tokens, do_sample=do_sample,
                     temperature=temperature, name=spec), env

@@ -8,7 +8,8 @@ The rule (nanochat does the same with forced tool-output tokens): the model is t
 *generate*, i.e. the text of its own turns: ``<think>…</think>``, the ``<tool_call>`` JSON or the
 ``<answer>`` and the ``<|im_end|>`` that ends each turn. The system prompt, the question, the images and every
 tool result (which Qwen's template renders inside a user turn as ``<tool_response>…</tool_response>``) get
-label -100, and so does padding.
+label -100, and so does padding. An assistant message with ``"weight": 0`` (OpenAI's fine-tuning convention) is
+context only: its tokens get -100 too (``train.rehearsal`` keeps a rehearsed crop's call out of the loss).
 
 How: TRL ships a *training* variant of Qwen3-VL's chat template with ``{% generation %}`` markers around the
 assistant content (``trl/chat_templates/qwen3_vl_training.jinja``); rendering with it and
@@ -114,12 +115,36 @@ class ChatCollator:
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         text = tokenizer.apply_chat_template(conversation, tools=self.tools, chat_template=self.chat_template,
                                              tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-        return stretch_over_image_tokens(text["input_ids"], text["assistant_masks"], ids, self.vision_pad_ids)
+        mask = drop_unweighted_turns(conversation, text["assistant_masks"])
+        return stretch_over_image_tokens(text["input_ids"], mask, ids, self.vision_pad_ids)
 
     @property
     def vision_pad_ids(self) -> set[int]:
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         return {tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>")}
+
+
+def drop_unweighted_turns(conversation: list[dict[str, Any]], mask: list[int]) -> list[int]:
+    """`mask` with the runs of assistant messages whose ``weight`` is 0 cleared (each assistant message renders as
+    one ``{% generation %}`` run, in order; raises if the runs and the messages do not pair up).
+
+    >>> drop_unweighted_turns([{"role": "assistant", "weight": 0}, {"role": "assistant"}], [0, 1, 1, 0, 1])
+    [0, 0, 0, 0, 1]
+    """
+    turns = [m for m in conversation if m.get("role") == "assistant"]
+    if all(m.get("weight", 1) for m in turns):
+        return list(mask)
+    runs = [k for k, v in enumerate(mask) if v and (k == 0 or not mask[k - 1])]
+    if len(runs) != len(turns):
+        raise ValueError(f"{len(turns)} assistant messages rendered as {len(runs)} trained runs: cannot tell which "
+                         "tokens belong to a message with weight 0")
+    out = list(mask)
+    for start, m in zip(runs, turns, strict=True):
+        if m.get("weight", 1) == 0:
+            k = start
+            while k < len(out) and out[k]:
+                out[k], k = 0, k + 1
+    return out
 
 
 def stretch_over_image_tokens(text_ids: list[int], text_mask: list[int], ids: list[int],

@@ -11,6 +11,11 @@ episode in (``sft.PRETRAINED_TINY_REHEARSAL``).
 The examples come from ``models.pretrain_tasks`` on the pretraining's *training* clips (never an evaluation world;
 ``pretrain_tasks.pretrain_seed``), drawn with their own seed stream so the same (tasks, n, seed) gives the same
 rows; their images are written under `out_dir` (the run folder) and the rows have the SFT dataset's columns.
+``crop_read`` - read what ``crop_video(region=cell)`` returns, the skill every episode's answer needs after its crop -
+is rehearsed in the episodes' own form (``episode_form``): the call's think names the cell, its region is the
+cell's argument (``regions.cell_argument``) and the tool text names it, as ``env.crop_video`` writes it; the call
+is context only (``"weight": 0``, see ``train.collate``), the reply after the crop is what it trains. (Trained too,
+its one-frame, 0.1 s calls broke the students' own calls: end before start on most MC questions.)
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-MULTI_TURN = ("colour_at", "crop_read")  # tasks with a crop_video call of their own: SFT would train their 0-1000 box
-# regions (the collator trains every assistant turn), against the episodes' named cells - refused
+MULTI_TURN = ("colour_at", "crop_read")  # tasks with a crop_video call of their own, written with a 0-1000 box region
+# where the episodes name a cell
+CELL_REGION = ("crop_read",)  # multi-turn tasks whose region is always a grid cell: rewritten by episode_form;
+# the others (colour_at: an object-centred box) are refused
 CLIPS = 64  # training clips the examples are drawn from
 
 
@@ -34,11 +41,47 @@ def parse_tasks(spec: str | Sequence[str]) -> list[str]:
     from seekerlite.models.pretrain_tasks import PRETRAIN_TASKS
 
     names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]
-    bad = [t for t in names if t not in PRETRAIN_TASKS or t in MULTI_TURN]
+    refused = set(MULTI_TURN) - set(CELL_REGION)
+    bad = [t for t in names if t not in PRETRAIN_TASKS or t in refused]
     if bad or not names:
-        raise ValueError(f"rehearsal_tasks: {', '.join(bad) or 'none given'} - want single-turn pretraining tasks "
-                         f"({', '.join(sorted(set(PRETRAIN_TASKS) - set(MULTI_TURN)))})")
+        raise ValueError(f"rehearsal_tasks: {', '.join(bad) or 'none given'} - want pretraining tasks whose regions "
+                         f"are grid cells ({', '.join(sorted(set(PRETRAIN_TASKS) - refused))})")
     return names
+
+
+def episode_form(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pretraining chat with its crop_video regions as an episode writes them: each call's region, a grid cell's
+    0-1000 box, becomes the cell's argument (" top left"), its think says where it looks ("I will look closer in the
+    top left cell.", ``scripted.look_think``'s words) and the tool text names the cell (``env.crop_video``'s). The
+    call gets ``"weight": 0``: the collator leaves it out of the loss.
+
+    Raises ValueError when a region is not exactly a grid cell's box (such a crop has no named form).
+    """
+    from seekerlite.grammar import assistant_turn
+    from seekerlite.regions import CELL_NAMES, cell_argument, cell_box
+
+    cells = {tuple(cell_box(c)): c for c in CELL_NAMES}
+    out, cell = [], None
+    for m in messages:
+        calls = m.get("tool_calls") if m["role"] == "assistant" else None
+        if calls:
+            (call,) = calls
+            args = dict(call["function"]["arguments"])
+            region = args.get("region")
+            if (cell := cells.get(tuple(region or ()))) is None:
+                raise ValueError(f"region {region} is not a grid cell's box")
+            was, args["region"] = region, cell_argument(cell)
+            m = {**assistant_turn(f"I will look closer in the {cell} cell.", (call["function"]["name"], args)),
+                 "weight": 0}  # context, not a target: the episodes teach when and where to call
+        elif m["role"] == "tool" and cell is not None:
+            head = m["content"][0]["text"]
+            if f"region {was}" not in head:
+                raise ValueError(f"tool text {head!r} does not name region {was}")
+            m = {**m, "content": [{"type": "text", "text": head.replace(f"region {was}", f"region {cell}", 1)},
+                                  *m["content"][1:]]}
+            cell = None
+        out.append(m)
+    return out
 
 
 def rehearsal_rows(tasks: str | Sequence[str], n: int, seed: int, out_dir: Path) -> list[dict[str, Any]]:
@@ -63,7 +106,8 @@ def rehearsal_rows(tasks: str | Sequence[str], n: int, seed: int, out_dir: Path)
     for k in range(n):
         ex = draw_example(clips, names, rng)
         rid = f"rehearsal-{seed}-{k:05d}"
-        msgs = images_to_files(ex.messages, out, prefix=f"{rid}_")
+        msgs = images_to_files(episode_form(ex.messages) if ex.task in CELL_REGION else ex.messages, out,
+                               prefix=f"{rid}_")
         rows.append({"id": f"{rid}:{ex.task}", "messages_json": json.dumps(msgs, ensure_ascii=False),
                      "base_dir": str(out.resolve())})
     return rows

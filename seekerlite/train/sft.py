@@ -45,7 +45,7 @@ class SFTRunConfig:
     toy_seed: int = 0  # seed of the toy training world (evaluate on another seed)
     no_tool_share: float = 0.0  # share of episodes also trained in their no-tool form (opening + "tools are off" + final answer; trajectory.without_tools), seeded: the student then also answers without tools (evaluate with no-tool:RUN)
     rehearsal_share: float = 0.0  # perception-pretraining examples (models.pretrain_tasks) added per episode, so fine-tuning keeps the tiny base's skills (train.rehearsal); 0 = none
-    rehearsal_tasks: str = "cell,colour_crop"  # the single-turn pretraining tasks rehearsal draws, comma-separated
+    rehearsal_tasks: str = "cell,colour_crop"  # the pretraining tasks rehearsal draws, comma-separated (train.rehearsal.parse_tasks)
     max_length: int | None = None  # longest episode in tokens; longer raises (never cut); None = the longest the env allows (seekerlite.budget)
     # --- optimisation (TRL's SFTConfig names)
     num_train_epochs: float = 5.0  # passes over the data (ignored when max_steps > 0)
