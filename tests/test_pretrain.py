@@ -74,6 +74,22 @@ def test_collator_gives_the_processors_ids_and_labels_only_the_answer(processor)
         assert squeeze(text) == squeeze(want), (ex.task, text)
 
 
+def test_a_text_only_batch_has_no_pixels_and_the_letter_text_task_is_the_letter_task_without_its_image(processor):
+    clip = generate_clip(ToyWorldConfig(), pretrain_seed("held_out", 9_100))
+    text = PRETRAIN_TASKS["letter_text"](clip, np.random.default_rng(5))
+    image = PRETRAIN_TASKS["letter"](clip, np.random.default_rng(5))  # the same draws
+    assert (text.answer, text.seen, text.seen_given, text.view) == (image.answer, image.seen, True, "text")
+    parts = [c for m in image.messages if isinstance(m["content"], list) for c in m["content"]]
+    assert [c for c in parts if c["type"] != "image"] == [c for m in text.messages if isinstance(m["content"], list)
+                                                          for c in m["content"]]
+    batch = PretrainCollator(processor)([text, text])
+    assert "pixel_values" not in batch and "image_grid_thw" not in batch
+    ref = processor.tokenizer.apply_chat_template(text.messages, tokenize=False)
+    assert batch["input_ids"][0].tolist() == processor.tokenizer(ref, add_special_tokens=False)["input_ids"]
+    label = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != -100])
+    assert label.strip(" >") == text.answer  # only the letter (a token edge may hold the tag's ">")
+
+
 def test_curriculum_spec_is_checked_and_stages_replay_earlier_tasks():
     stages = PretrainConfig(stages="colour:10, shape+cell:5").parsed_stages()
     assert stages == [(["colour"], 10), (["shape", "cell"], 5)]

@@ -70,8 +70,8 @@ class PretrainCollator:
 
         images = [c["image"] for e in examples for m in e.messages if isinstance(m["content"], list)
                   for c in m["content"] if c.get("type") == "image"]
-        vision = self.image_processor(images=images, return_tensors="pt")
-        counts = (vision["image_grid_thw"].prod(-1) // self.merge).tolist()  # tokens per image
+        vision = self.image_processor(images=images, return_tensors="pt") if images else {}
+        counts = (vision["image_grid_thw"].prod(-1) // self.merge).tolist() if images else []  # tokens per image
         rows, masks, k = [], [], 0
         for e in examples:
             ids, mask = self.encode_text(e)
@@ -93,9 +93,8 @@ class PretrainCollator:
             t = torch.tensor(ids)
             input_ids[i, :len(ids)], attention[i, :len(ids)] = t, 1
             labels[i, :len(ids)] = t.masked_fill(~torch.tensor(mask), IGNORE_INDEX)
-        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
-                 "pixel_values": vision["pixel_values"], "image_grid_thw": vision["image_grid_thw"],
-                 "tasks": [e.task for e in examples], "views": [e.view for e in examples]}
+        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels, **vision,
+                 "tasks": [e.task for e in examples], "views": [e.view for e in examples]}  # no images: text only
         if self.mm_types:  # what the processor adds: 1 on image tokens, 0 elsewhere (M-RoPE reads it)
             batch["mm_token_type_ids"] = (input_ids == self.image_pad).long()
         return batch
