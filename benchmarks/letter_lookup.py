@@ -11,9 +11,10 @@ keeper (linear warm-up over 50 steps, the last 15 % decaying to 10 %). Prints he
 pretraining held-out set, `pretrain_data.held_out_set`) before and every 250 steps. One training thread plus one
 data worker; ~4-7 min on 2 cores.
 """
+import argparse
 import json
-import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,16 +26,30 @@ from seekerlite.models.pretrain import (
     PretrainConfig,
     answer_loss,
     evaluate_held_out,
+    learning_rate_at,
     recenter_rows,
 )
 from seekerlite.models.pretrain_data import PretrainCollator, draw_example, held_out_set
 from seekerlite.models.pretrain_tasks import pretrain_seed
 from seekerlite.models.pretrain_weights import ensure_pretrained_tiny_model
 
-steps, lr, bs, share = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-new = sys.argv[5].split("+") if len(sys.argv) > 5 else ["letter_text"]
-cfg = PretrainConfig()
-old = [t for tasks, _ in cfg.parsed_stages() for t in tasks]
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("steps", type=int, help="training steps")
+ap.add_argument("lr", type=float, help="AdamW peak learning rate")
+ap.add_argument("batch", type=int, help="examples per step")
+ap.add_argument("share", type=float, help="share of the examples drawn from NEW_TASKS (the rest replays)")
+ap.add_argument("new_tasks", nargs="?", default="letter_text", help="tasks to add, '+'-separated")
+args = ap.parse_args()
+steps, lr, bs, share, new = args.steps, args.lr, args.batch, args.share, args.new_tasks.split("+")
+if steps < 1 or bs < 1 or not 0 <= share <= 1:
+    ap.error("steps and batch must be >= 1 and 0 <= share <= 1")
+# the shipped curriculum's schedule (warm-up, decay) at this run's peak lr; its stages are what is replayed
+cfg = replace(PretrainConfig(), learning_rate=lr, stages=f"{args.new_tasks}:{steps}")
+try:
+    cfg.parsed_stages()  # checks NEW_TASKS names
+except ValueError as e:
+    ap.error(f"new_tasks: {e}")
+old = [t for tasks, _ in PretrainConfig().parsed_stages() for t in tasks]
 torch.set_num_threads(1); torch.manual_seed(0)
 d = ensure_pretrained_tiny_model()
 proc = AutoProcessor.from_pretrained(d)
@@ -59,13 +74,13 @@ keeper = PositionKeeper(model, 1.0)
 params = [p for p in model.parameters() if p.requires_grad]
 opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
 rows = model.get_input_embeddings().weight; init_mean = rows.detach().mean(0).clone()
-t0 = time.time(); model.train(); rl = 0
+t0 = time.time(); model.train(); rl, nl = 0.0, 0
 for s, b in enumerate(DataLoader(S(), batch_size=None, num_workers=1, prefetch_factor=4)):
     for g in opt.param_groups:
-        g["lr"] = lr * min(1, (s + 1) / 50) * (1 if s < 0.85 * steps else 1 - 0.9 * (s - 0.85 * steps) / (0.15 * steps))
+        g["lr"] = learning_rate_at(cfg, s, steps)
     loss, ex = answer_loss(model, b)
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step()
-    recenter_rows(rows, init_mean); keeper.step(); rl += loss.item()
+    recenter_rows(rows, init_mean); keeper.step(); rl += loss.item(); nl += 1
     if (s + 1) % 250 == 0 or s + 1 == steps:
         acc = evaluate_held_out(model, held)
-        print(s + 1, f"{time.time()-t0:.0f}s loss {rl/250:.3f}", json.dumps({k: round(v, 3) for k, v in acc.items() if "/" not in k or k.startswith("colour_mc")}), flush=True); rl = 0
+        print(s + 1, f"{time.time()-t0:.0f}s loss {rl/nl:.3f}", json.dumps({k: round(v, 3) for k, v in acc.items() if "/" not in k or k.startswith("colour_mc")}), flush=True); rl, nl = 0.0, 0
